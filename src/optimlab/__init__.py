@@ -1,0 +1,15 @@
+"""optimlab: adaptive optimizers for PyTorch, exact to the equation.
+
+    import optimlab
+    optimizer = optimlab.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1)
+
+The optimizers are torch.optim.Optimizer subclasses with torch's names and keywords,
+plus the conventions on which the seeds and frameworks disagree, as options.
+"""
+
+from optimlab.hyperparameters import ArgumentError
+from optimlab.optimizer import Optimizer
+from optimlab.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "ArgumentError", "Optimizer", "RMSprop"]
+__version__ = "0.1.0"

@@ -1,0 +1,86 @@
+"""Hyperparameter specs: each says what values are valid and says so when one is not.
+
+Every message names the optimizer, the argument, the value given and the valid range,
+e.g. ``Adam: betas[1]=1.0 is invalid; valid: 0 <= betas[1] < 1``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+class ArgumentError(ValueError, TypeError):
+    """A constructor or param-group argument the optimizer refuses.
+
+    A ValueError as the issue of optimlab asks, and a TypeError too, so that code written
+    against torch.optim (which raises TypeError for non-tensor params) still catches it.
+    """
+
+
+def _number(owner: str, name: str, value: Any) -> float:
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ArgumentError(f"{owner}: {name} must be a number or a 1-element tensor, "
+                                f"got a tensor of shape {tuple(value.shape)}")
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArgumentError(f"{owner}: {name}={value!r} is not a number")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Range:
+    """A real number in [low, high) (or [low, high] when ``closed``)."""
+
+    low: float = 0.0
+    high: float = math.inf
+    closed: bool = False
+
+    def describe(self, name: str) -> str:
+        if self.high == math.inf:
+            return f"{name} >= {self.low:g} (finite)"
+        upper = "<=" if self.closed else "<"
+        return f"{self.low:g} <= {name} {upper} {self.high:g}"
+
+    def check(self, owner: str, name: str, value: Any) -> None:
+        number = _number(owner, name, value)
+        above = number > self.high if self.closed else number >= self.high
+        if math.isnan(number) or math.isinf(number) or number < self.low or above:
+            raise ArgumentError(f"{owner}: {name}={value!r} is invalid; "
+                                f"valid: {self.describe(name)}")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A pair of numbers, each in ``each`` (Adam's betas)."""
+
+    each: Range
+
+    def check(self, owner: str, name: str, value: Any) -> None:
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise ArgumentError(f"{owner}: {name}={value!r} is invalid; valid: a pair "
+                                f"({self.each.describe(name + '[0]')}, "
+                                f"{self.each.describe(name + '[1]')})")
+        for index, item in enumerate(value):
+            self.each.check(owner, f"{name}[{index}]", item)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of a fixed set of values (convention options)."""
+
+    values: tuple[Any, ...]
+
+    def check(self, owner: str, name: str, value: Any) -> None:
+        if isinstance(value, torch.Tensor) or value not in self.values:
+            raise ArgumentError(f"{owner}: {name}={value!r} is invalid; "
+                                f"valid: one of {list(self.values)}")
+
+
+FLAG = Choice((False, True))
+OPTIONAL_FLAG = Choice((None, False, True))
+STATE_DTYPES = Choice((None, torch.float32, torch.float64, torch.bfloat16, torch.float16))

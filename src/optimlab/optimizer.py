@@ -1,0 +1,203 @@
+"""The base class: a torch.optim.Optimizer whose step runs one rule through one engine.
+
+Subclasses (optimizers.py) only declare: the rule, the valid values of each
+hyperparameter, and their defaults under each preset. This class does the rest the way
+torch.optim does it (param groups, closures, lazy state, state_dict) and refuses bad
+input before anything is touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from optimlab import engines
+from optimlab.hyperparameters import ArgumentError, Choice, Pair, Range
+from optimlab.rules import Rule, State
+
+Spec = Range | Pair | Choice
+SPARSE_OPTIMIZERS = "optimlab.SGD and optimlab.Adagrad (or torch.optim.SparseAdam)"
+
+
+def _param_tensor(owner: str, where: str, item: Any) -> Tensor:
+    """The tensor of a params entry (a tensor, or a (name, tensor) pair), checked."""
+    tensor = item[1] if isinstance(item, tuple) and len(item) == 2 else item
+    if not isinstance(tensor, Tensor):
+        raise ArgumentError(f"{owner}: {where} is a {type(tensor).__name__}; valid: a tensor, "
+                            "or a (name, tensor) pair as named_parameters() gives")
+    if not (tensor.is_floating_point() or tensor.is_complex()):
+        raise ArgumentError(f"{owner}: {where} has dtype {tensor.dtype}; valid: a floating "
+                            "point or complex dtype")
+    if not tensor.is_leaf:
+        raise ArgumentError(f"{owner}: {where} is not a leaf tensor; an optimizer can only "
+                            "update leaf tensors (nn.Parameter or requires_grad_() tensors)")
+    return tensor
+
+
+def _listed(owner: str, params: Any) -> list[Any]:
+    """``params`` as a list, refusing what torch.optim refuses, with the reason."""
+    if isinstance(params, Tensor):
+        raise ArgumentError(f"{owner}: params is a single tensor; valid: an iterable of "
+                            "tensors, of (name, tensor) pairs, or of param-group dicts")
+    if isinstance(params, (set, frozenset)):
+        raise ArgumentError(f"{owner}: params is a set, whose order changes between runs; "
+                            "valid: a list or another ordered iterable")
+    if not isinstance(params, Iterable):
+        raise ArgumentError(f"{owner}: params={params!r} is not iterable; valid: an iterable "
+                            "of tensors, of (name, tensor) pairs, or of param-group dicts")
+    return list(params)
+
+
+class Optimizer(torch.optim.Optimizer):
+    """Base class of optimlab's optimizers.
+
+    A subclass sets ``rule`` (rules.py), ``specs`` (the valid values of each group key)
+    and ``presets`` (defaults by preset name; ``"torch"`` is torch.optim's). Its
+    constructor gathers its keywords and calls ``super().__init__``.
+    """
+
+    rule: ClassVar[Rule]
+    specs: ClassVar[dict[str, Spec]]
+    presets: ClassVar[dict[str, dict[str, Any]]]
+
+    def __init__(self, params: Any, given: Mapping[str, Any], *, preset: str = "torch",
+                 engine: str = "reference") -> None:
+        owner = type(self).__name__
+        Choice(tuple(self.presets)).check(owner, "preset", preset)
+        Choice(tuple(engines.ENGINES)).check(owner, "engine", engine)
+        defaults = {**self.presets[preset], **{k: v for k, v in given.items() if v is not None}}
+        self.check_group(defaults)
+        params = _listed(owner, params)
+        if not params:
+            raise ArgumentError(f"{owner}: params is empty; valid: at least one tensor")
+        self.preset = preset
+        self.engine = engine
+        super().__init__(params, defaults)
+
+    # --- validation ---------------------------------------------------------------------
+
+    def check_group(self, group: Mapping[str, Any]) -> None:
+        """Raise ArgumentError if any hyperparameter of ``group`` is out of its range."""
+        owner = type(self).__name__
+        for name, spec in self.specs.items():
+            spec.check(owner, name, group[name])
+        if group.get("differentiable"):
+            raise ArgumentError(f"{owner}: differentiable=True is not supported; valid: False "
+                                "(use torch.optim for a step that autograd can differentiate)")
+        form, decay = group.get("weight_decay_form"), group.get("weight_decay", 0)
+        if form == "independent":
+            Range(0.0, 1.0, closed=True).check(
+                owner, "weight_decay (with weight_decay_form='independent')", decay)
+        self.check_relations(owner, group)
+
+    def check_relations(self, owner: str, group: Mapping[str, Any]) -> None:
+        """Constraints between hyperparameters; subclasses extend it."""
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group as torch does, after checking its params and hyperparameters."""
+        owner = type(self).__name__
+        if not isinstance(param_group, dict) or "params" not in param_group:
+            raise ArgumentError(f"{owner}: param_group={param_group!r} is invalid; valid: a "
+                                "dict with a 'params' entry")
+        group = dict(param_group)
+        entries = [group["params"]] if isinstance(group["params"], Tensor) else _listed(
+            owner, group["params"])
+        index = len(self.param_groups)
+        tensors = [_param_tensor(owner, f"params[{i}] of group {index}", item)
+                   for i, item in enumerate(entries)]
+        self._check_unique(owner, index, tensors)
+        self.complete_group(group)
+        self.check_group(group)
+        group["params"] = entries
+        super().add_param_group(group)
+        self.normalize_group(self.param_groups[-1])
+
+    def _check_unique(self, owner: str, index: int, tensors: list[Tensor]) -> None:
+        seen: dict[int, int] = {}
+        for group_index, group in enumerate(self.param_groups):
+            seen.update({id(p): group_index for p in group["params"]})
+        for i, tensor in enumerate(tensors):
+            if id(tensor) in seen:
+                other = seen[id(tensor)]
+                where = "earlier in the same group" if other == index else f"in group {other}"
+                raise ArgumentError(f"{owner}: params[{i}] of group {index} (shape "
+                                    f"{tuple(tensor.shape)}) is already {where}; valid: each "
+                                    "parameter in exactly one group, once")
+            seen[id(tensor)] = index
+
+    def normalize_group(self, group: dict[str, Any]) -> None:
+        """Keep derived group keys consistent; subclasses extend it."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.__dict__.setdefault("preset", "torch")
+        self.__dict__.setdefault("engine", "reference")
+        for group in self.param_groups:
+            self.complete_group(group)
+            self.normalize_group(group)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**super().__getstate__(), "preset": self.preset, "engine": self.engine}
+
+    def complete_group(self, group: dict[str, Any]) -> None:
+        """Fill keys a loaded group lacks (a torch.optim checkpoint has none of our options)
+        from this optimizer's defaults."""
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+
+    # --- the step -----------------------------------------------------------------------
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Perform one optimization step; return ``closure()``'s loss if a closure is given.
+
+        Every group is checked before any tensor is modified: a refused step leaves
+        params and state as they were.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        batches = [self._batch(index, group) for index, group in enumerate(self.param_groups)]
+        update = engines.get_engine(self.engine)
+        for hp, params, grads, states in batches:
+            if params:
+                update(self.rule, hp, params, grads, states)
+        return loss
+
+    def hyper(self, group: Mapping[str, Any]) -> dict[str, Any]:
+        """The rule's view of a group: its hyperparameters, betas split into beta1, beta2."""
+        hp = {k: v for k, v in group.items() if k not in ("params", "param_names")}
+        if "betas" in hp:
+            hp["beta1"], hp["beta2"] = hp["betas"]
+        return hp
+
+    def _batch(self, index: int, group: dict[str, Any]) -> tuple[
+            dict[str, Any], list[Tensor], list[Tensor], list[State]]:
+        self.check_group(group)
+        hp = self.hyper(group)
+        params, grads = [], []
+        for position, param in enumerate(group["params"]):
+            if param.grad is None:
+                continue
+            if param.grad.is_sparse and not self.rule.accepts_sparse:
+                raise RuntimeError(
+                    f"{type(self).__name__} does not support sparse gradients (parameter "
+                    f"{param_label(group, index, position)}); optimizers that take sparse "
+                    f"gradients: {SPARSE_OPTIMIZERS}")
+            params.append(param)
+            grads.append(param.grad)
+        keeps_state = self.rule.counts_steps or self.rule.state_keys(hp)
+        states = [self.state[p] if keeps_state else {} for p in params]
+        return hp, params, grads, states
+
+
+def param_label(group: Mapping[str, Any], group_index: int, position: int) -> str:
+    """A parameter's name if the group has names, else 'group g, index i'."""
+    names = group.get("param_names")
+    if names:
+        return repr(names[position])
+    return f"group {group_index}, index {position}"

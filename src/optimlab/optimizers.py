@@ -1,0 +1,289 @@
+"""SGD, Adagrad, RMSprop, Adam and AdamW: drop-in replacements for torch.optim's.
+
+Each accepts every keyword its torch.optim namesake accepts (torch 2.13), in the same
+positions, with the same meaning and default, plus the convention options of the seeds.
+A keyword left at ``None`` takes the preset's default; ``preset="torch"`` (the default)
+gives torch.optim's defaults. ``foreach``, ``fused`` and ``capturable`` choose how
+torch.optim runs its step, never its math: optimlab accepts them, keeps them in the
+param groups (so checkpoints load both ways) and runs its own engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from optimlab.hyperparameters import FLAG, OPTIONAL_FLAG, STATE_DTYPES, ArgumentError, Choice, \
+    Pair, Range
+from optimlab.optimizer import Optimizer
+from optimlab.rules import (
+    ADAGRAD_RULE,
+    ADAM_RULE,
+    EPS_PLACEMENTS,
+    MOMENTUM_FORMS,
+    RMSPROP_RULE,
+    SGD_RULE,
+    WEIGHT_DECAY_FORMS,
+)
+
+NONNEGATIVE = Range(0.0)
+UNIT = Range(0.0, 1.0)  # [0, 1)
+
+COMMON_SPECS = {
+    "lr": NONNEGATIVE,
+    "weight_decay": NONNEGATIVE,
+    "weight_decay_form": Choice(WEIGHT_DECAY_FORMS),
+    "maximize": FLAG,
+    "foreach": OPTIONAL_FLAG,
+    "fused": OPTIONAL_FLAG,
+    "differentiable": FLAG,
+    "state_dtype": STATE_DTYPES,
+}
+TORCH_RUN_OPTIONS = {"foreach": None, "fused": None, "differentiable": False,
+                     "state_dtype": None, "maximize": False, "weight_decay_form": "l2"}
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum — ``rules.sgd``.
+
+        v ← μ v + (1 − τ) g       (``momentum_form="heavy_ball"``, torch's; v₁ = g)
+        v ← μ v + (1 − μ) g       (``momentum_form="ema"``, seed 001; v₀ = 0)
+        θ ← θ − η v               (Nesterov: θ ← θ − η (g + μ v), resp. ((1 − μ) g + μ v))
+
+    Args (beyond torch.optim.SGD's ``lr=1e-3, momentum=0, dampening=0, weight_decay=0,
+    nesterov=False, maximize, foreach, differentiable, fused``):
+        momentum_form: ``"heavy_ball"`` (default) or ``"ema"``. EMA momentum at lr η moves
+            exactly as heavy-ball momentum at lr η(1 − μ).
+        weight_decay_form: ``"l2"`` (default, g ← g + λθ), ``"decoupled"`` (θ ← θ(1 − ηλ)),
+            ``"independent"`` (θ ← θ(1 − λ)).
+        state_dtype: dtype of the momentum buffer (default: the param's).
+        preset: whose defaults to take (``"torch"``).
+        engine: how to run the step (``"reference"``).
+
+    Example:
+        >>> model = torch.nn.Linear(4, 2)
+        >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    """
+
+    rule = SGD_RULE
+    specs = {**COMMON_SPECS, "momentum": UNIT, "dampening": Range(0.0, 1.0, closed=True),
+             "nesterov": FLAG, "momentum_form": Choice(MOMENTUM_FORMS)}
+    presets = {"torch": {**TORCH_RUN_OPTIONS, "lr": 1e-3, "momentum": 0.0, "dampening": 0.0,
+                         "weight_decay": 0.0, "nesterov": False, "momentum_form": "heavy_ball"}}
+
+    def __init__(self, params: Any, lr: float | Tensor | None = None,
+                 momentum: float | None = None, dampening: float | None = None,
+                 weight_decay: float | Tensor | None = None, nesterov: bool = False, *,
+                 maximize: bool = False, foreach: bool | None = None,
+                 differentiable: bool = False, fused: bool | None = None,
+                 momentum_form: str | None = None, weight_decay_form: str | None = None,
+                 state_dtype: torch.dtype | None = None, preset: str = "torch",
+                 engine: str = "reference") -> None:
+        given = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                     nesterov=nesterov, maximize=maximize, foreach=foreach,
+                     differentiable=differentiable, fused=fused, momentum_form=momentum_form,
+                     weight_decay_form=weight_decay_form, state_dtype=state_dtype)
+        super().__init__(params, given, preset=preset, engine=engine)
+
+    def check_relations(self, owner: str, group: Mapping[str, Any]) -> None:
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ArgumentError(f"{owner}: nesterov=True needs momentum > 0 and dampening = 0; "
+                                f"got momentum={group['momentum']!r}, "
+                                f"dampening={group['dampening']!r}")
+        if group["momentum_form"] == "ema" and group["dampening"] != 0:
+            raise ArgumentError(f"{owner}: dampening={group['dampening']!r} has no meaning with "
+                                "momentum_form='ema' (its gradient weight is 1 - momentum); "
+                                "valid: dampening=0")
+
+
+class Adagrad(Optimizer):
+    """AdaGrad — ``rules.adagrad``.
+
+        G ← G + g² ;   θ ← θ − η_t g / (√G + ε)    with η_t = η / (1 + (t − 1)·lr_decay)
+
+    Args (beyond torch.optim.Adagrad's ``lr=1e-2, lr_decay=0, weight_decay=0,
+    initial_accumulator_value=0, eps=1e-10, foreach, maximize, differentiable, fused``):
+        eps_placement: ``"outside"`` (default, torch: √G + ε) or ``"inside"``
+            (seed 002: √(G + ε)).
+        weight_decay_form, state_dtype, preset, engine: as for SGD.
+
+    Sparse gradients are taken as torch takes them; with no weight decay only the rows a
+    sparse gradient touches are updated.
+    """
+
+    rule = ADAGRAD_RULE
+    specs = {**COMMON_SPECS, "lr_decay": NONNEGATIVE, "initial_accumulator_value": NONNEGATIVE,
+             "eps": NONNEGATIVE, "eps_placement": Choice(EPS_PLACEMENTS)}
+    presets = {"torch": {**TORCH_RUN_OPTIONS, "lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0,
+                         "initial_accumulator_value": 0.0, "eps": 1e-10,
+                         "eps_placement": "outside"}}
+
+    def __init__(self, params: Any, lr: float | Tensor | None = None,
+                 lr_decay: float | None = None, weight_decay: float | None = None,
+                 initial_accumulator_value: float | None = None, eps: float | None = None,
+                 foreach: bool | None = None, *, maximize: bool = False,
+                 differentiable: bool = False, fused: bool | None = None,
+                 eps_placement: str | None = None, weight_decay_form: str | None = None,
+                 state_dtype: torch.dtype | None = None, preset: str = "torch",
+                 engine: str = "reference") -> None:
+        given = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                     initial_accumulator_value=initial_accumulator_value, eps=eps,
+                     foreach=foreach, maximize=maximize, differentiable=differentiable,
+                     fused=fused, eps_placement=eps_placement,
+                     weight_decay_form=weight_decay_form, state_dtype=state_dtype)
+        super().__init__(params, given, preset=preset, engine=engine)
+        # torch.optim.Adagrad creates its state at construction; so do we, so that a
+        # checkpoint taken before the first step loads into torch.optim.Adagrad too.
+        from optimlab.engines import ensure_state
+
+        for group in self.param_groups:
+            for param in group["params"]:
+                ensure_state(self.rule, self.hyper(group), param, self.state[param])
+
+
+class RMSprop(Optimizer):
+    """RMSprop, optionally centered and with momentum — ``rules.rmsprop``.
+
+        E[g²] ← α E[g²] + (1 − α) g² ;   θ ← θ − η g / (√E[g²] + ε)
+
+    Args (beyond torch.optim.RMSprop's ``lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0,
+    momentum=0, centered=False, capturable, foreach, maximize, differentiable``):
+        eps_placement: ``"outside"`` (default; torch, seeds 001/003: √s + ε) or
+            ``"inside"`` (seed 000, TensorFlow: √(s + ε)).
+        weight_decay_form, state_dtype, preset, engine: as for SGD.
+    """
+
+    rule = RMSPROP_RULE
+    specs = {**COMMON_SPECS, "alpha": UNIT, "eps": NONNEGATIVE, "momentum": UNIT,
+             "centered": FLAG, "capturable": FLAG, "eps_placement": Choice(EPS_PLACEMENTS)}
+    presets = {"torch": {**TORCH_RUN_OPTIONS, "lr": 1e-2, "alpha": 0.99, "eps": 1e-8,
+                         "weight_decay": 0.0, "momentum": 0.0, "centered": False,
+                         "capturable": False, "eps_placement": "outside"}}
+
+    def __init__(self, params: Any, lr: float | Tensor | None = None,
+                 alpha: float | None = None, eps: float | None = None,
+                 weight_decay: float | None = None, momentum: float | None = None,
+                 centered: bool = False, capturable: bool = False,
+                 foreach: bool | None = None, maximize: bool = False,
+                 differentiable: bool = False, *, eps_placement: str | None = None,
+                 weight_decay_form: str | None = None, state_dtype: torch.dtype | None = None,
+                 preset: str = "torch", engine: str = "reference") -> None:
+        given = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                     centered=centered, capturable=capturable, foreach=foreach,
+                     maximize=maximize, differentiable=differentiable,
+                     eps_placement=eps_placement, weight_decay_form=weight_decay_form,
+                     state_dtype=state_dtype)
+        super().__init__(params, given, preset=preset, engine=engine)
+
+
+class Adam(Optimizer):
+    """Adam with bias correction — ``rules.adam``.
+
+        m ← β₁ m + (1 − β₁) g ;  v ← β₂ v + (1 − β₂) g²
+        θ ← θ − η m̂ / (√(v̂ + ε_root) + ε),   m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ)
+
+    ``weight_decay`` is L2 in the gradient (g ← g + λθ), the original Adam's decay that the
+    seeds call broken (its effect per parameter shrinks as 1/√v̂); AdamW decouples it.
+
+    Args (beyond torch.optim.Adam's ``lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+    weight_decay=0, amsgrad=False, foreach, maximize, capturable, differentiable, fused,
+    decoupled_weight_decay=False``):
+        bias_correction: divide m and v by 1 − βᵗ (default True). Without it the first
+            step is not "tiny", as seed 002 says, but about (1 − β₁)/√(1 − β₂) ≈ 3.16 times
+            larger: v is underestimated more than m.
+        eps_root: ε_root, added inside the square root (optax's name; default 0).
+        eps_placement: ``"outside"`` (default: √v̂ + ε) or ``"inside"`` (√(v̂ + ε)).
+        weight_decay_form: ``"l2"`` (Adam's default), ``"decoupled"`` (θ ← θ(1 − ηλ), what
+            ``decoupled_weight_decay=True`` means) or ``"independent"`` (θ ← θ(1 − λ)).
+        state_dtype, preset, engine: as for SGD.
+    """
+
+    rule = ADAM_RULE
+    specs = {**COMMON_SPECS, "betas": Pair(UNIT), "eps": NONNEGATIVE, "amsgrad": FLAG,
+             "capturable": FLAG, "decoupled_weight_decay": FLAG, "bias_correction": FLAG,
+             "eps_root": NONNEGATIVE, "eps_placement": Choice(EPS_PLACEMENTS)}
+    presets = {"torch": {**TORCH_RUN_OPTIONS, "lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8,
+                         "weight_decay": 0.0, "amsgrad": False, "capturable": False,
+                         "decoupled_weight_decay": False, "bias_correction": True,
+                         "eps_root": 0.0, "eps_placement": "outside"}}
+
+    def __init__(self, params: Any, lr: float | Tensor | None = None,
+                 betas: tuple[float | Tensor, float | Tensor] | None = None,
+                 eps: float | None = None, weight_decay: float | None = None,
+                 amsgrad: bool = False, *, foreach: bool | None = None, maximize: bool = False,
+                 capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None, decoupled_weight_decay: bool | None = None,
+                 bias_correction: bool = True, eps_root: float | None = None,
+                 eps_placement: str | None = None, weight_decay_form: str | None = None,
+                 state_dtype: torch.dtype | None = None, preset: str = "torch",
+                 engine: str = "reference") -> None:
+        if decoupled_weight_decay is None and weight_decay_form is not None:
+            decoupled_weight_decay = weight_decay_form != "l2"
+        elif decoupled_weight_decay and weight_decay_form is None:
+            weight_decay_form = "decoupled"
+        given = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                     foreach=foreach, maximize=maximize, capturable=capturable,
+                     differentiable=differentiable, fused=fused,
+                     decoupled_weight_decay=decoupled_weight_decay,
+                     bias_correction=bias_correction, eps_root=eps_root,
+                     eps_placement=eps_placement, weight_decay_form=weight_decay_form,
+                     state_dtype=state_dtype)
+        super().__init__(params, given, preset=preset, engine=engine)
+
+    def check_relations(self, owner: str, group: Mapping[str, Any]) -> None:
+        if group["decoupled_weight_decay"] and group["weight_decay_form"] == "l2":
+            raise ArgumentError(f"{owner}: decoupled_weight_decay=True contradicts "
+                                "weight_decay_form='l2'; valid: weight_decay_form "
+                                "'decoupled' or 'independent'")
+
+    def normalize_group(self, group: dict[str, Any]) -> None:
+        # torch.optim reads decoupled_weight_decay; keep it true to weight_decay_form so
+        # that our checkpoints mean the same thing when torch.optim loads them.
+        group["decoupled_weight_decay"] = group["weight_decay_form"] != "l2"
+
+    def complete_group(self, group: dict[str, Any]) -> None:
+        """A group may say how to decay in torch's words (decoupled_weight_decay) or ours
+        (weight_decay_form); derive the one it lacks from the one it has."""
+        has_form, has_flag = "weight_decay_form" in group, "decoupled_weight_decay" in group
+        if has_form and not has_flag:
+            group["decoupled_weight_decay"] = group["weight_decay_form"] != "l2"
+        elif has_flag and not has_form:
+            ours = self.defaults["weight_decay_form"]
+            if (ours != "l2") != bool(group["decoupled_weight_decay"]):
+                ours = "decoupled" if group["decoupled_weight_decay"] else "l2"
+            group["weight_decay_form"] = ours
+        super().complete_group(group)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter) — ``rules.adam``.
+
+        θ ← θ·(1 − ηλ) − η m̂ / (√v̂ + ε)
+
+    The decay acts on every parameter alike, whatever its gradient history. With
+    ``weight_decay_form="independent"`` it is θ ← θ·(1 − λ), fixed while the lr follows a
+    schedule. Takes torch.optim.AdamW's keywords (``weight_decay=1e-2``) and Adam's options.
+    """
+
+    presets = {"torch": {**Adam.presets["torch"], "weight_decay": 1e-2,
+                         "weight_decay_form": "decoupled", "decoupled_weight_decay": True}}
+
+    def __init__(self, params: Any, lr: float | Tensor | None = None,
+                 betas: tuple[float | Tensor, float | Tensor] | None = None,
+                 eps: float | None = None, weight_decay: float | None = None,
+                 amsgrad: bool = False, *, maximize: bool = False, foreach: bool | None = None,
+                 capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None, bias_correction: bool = True,
+                 eps_root: float | None = None, eps_placement: str | None = None,
+                 weight_decay_form: str | None = None, state_dtype: torch.dtype | None = None,
+                 preset: str = "torch", engine: str = "reference") -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable,
+                         differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=None, bias_correction=bias_correction,
+                         eps_root=eps_root, eps_placement=eps_placement,
+                         weight_decay_form=weight_decay_form, state_dtype=state_dtype,
+                         preset=preset, engine=engine)
