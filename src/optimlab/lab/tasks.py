@@ -1,0 +1,273 @@
+"""Tasks: what the lab trains, each with its data, model, headline metric and defaults.
+
+A ``Task`` is a recipe for ``Problem``s (problems.py): ``task.make(seed, batch_size)``
+builds the model and data for one seed. Each task also carries the defaults a user should
+not have to know: steps, batch size, a good learning rate per optimizer (the middle of the
+flat part of ``optimlab sweep``'s curve for that task), and how it trains (schedule,
+warmup, clipping, weight-decay groups).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from optimlab.lab import datasets, models
+from optimlab.lab.problems import (
+    LossFn,
+    MetricFn,
+    Problem,
+    SupervisedProblem,
+    accuracy,
+    bits_per_character,
+    chunks,
+    fixed_windows,
+    loader_batches,
+    sequence_cross_entropy,
+    steps_per_epoch,
+    tensor_batches,
+    text_windows,
+)
+from optimlab.lab.surfaces import SURFACES, SurfaceProblem
+
+DEFAULT_OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """The number a task is judged by: its record key, how to label it, which way is
+    better, and the target whose crossing the summary times."""
+
+    key: str
+    label: str
+    higher_is_better: bool
+    target: float | None = None
+
+    def reached(self, value: float) -> bool:
+        if self.target is None:
+            return False
+        return value >= self.target if self.higher_is_better else value <= self.target
+
+
+@dataclass(frozen=True)
+class Training:
+    """How a task trains beyond the optimizer: the lr schedule (a name from
+    ``optimlab.schedules``), warmup (fraction of the steps), clipping (max gradient norm,
+    None for none), and whether weight decay skips biases and norms (``param_groups``)."""
+
+    schedule: str = "constant"
+    warmup: float = 0.0
+    clip: float | None = None
+    decay_groups: bool = False
+
+
+@dataclass(frozen=True)
+class Task:
+    """A named training problem and its defaults (see the module docstring)."""
+
+    name: str
+    description: str
+    make: Callable[[int, int], Problem]
+    headline: Metric
+    steps: int
+    batch_size: int
+    lrs: Mapping[str, float]
+    optimizers: tuple[str, ...] = DEFAULT_OPTIMIZERS
+    training: Training = field(default_factory=Training)
+    epoch_steps: Callable[[int], int] | None = None
+    loss_label: str = "training loss"
+    lr_range: tuple[float, float] = (1e-4, 1.0)
+
+    def default_lr(self, name: str) -> float | None:
+        """The task's lr for an optimizer name (None: the class's own default)."""
+        return self.lrs.get(name)
+
+    def steps_for_epochs(self, epochs: float, batch_size: int) -> int:
+        if self.epoch_steps is None:
+            raise ValueError(f"task {self.name!r} has no epochs (it has no data set); "
+                             "give --steps instead")
+        return max(1, round(epochs * self.epoch_steps(batch_size)))
+
+
+# --- built-in tasks -----------------------------------------------------------------------
+
+
+def _digits_problem(model: Callable[[], nn.Module]) -> Callable[[int, int], Problem]:
+    def make(seed: int, batch_size: int) -> Problem:
+        split = datasets.digits()
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        return SupervisedProblem(
+            model(), tensor_batches(split.train_inputs, split.train_targets, batch_size,
+                                    generator),
+            chunks(split.heldout_inputs, split.heldout_targets),
+            nn.functional.cross_entropy, {"accuracy": accuracy})
+    return make
+
+
+def _digits_epoch(batch_size: int) -> int:
+    return steps_per_epoch(len(datasets.digits().train_inputs), batch_size)
+
+
+def _sparse_problem(seed: int, batch_size: int) -> Problem:
+    split = datasets.sparse_features()
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    return SupervisedProblem(
+        models.logistic_regression(split.train_inputs.shape[1]),
+        tensor_batches(split.train_inputs, split.train_targets, batch_size, generator),
+        chunks(split.heldout_inputs, split.heldout_targets),
+        nn.functional.binary_cross_entropy_with_logits, {"accuracy": accuracy})
+
+
+def _sparse_epoch(batch_size: int) -> int:
+    return steps_per_epoch(len(datasets.sparse_features().train_inputs), batch_size)
+
+
+CONTEXT = 64
+
+
+def _text_problem(seed: int, batch_size: int) -> Problem:
+    corpus = datasets.text_corpus()
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    heldout = fixed_windows(corpus.heldout_ids, CONTEXT, 256)
+    return SupervisedProblem(
+        models.TinyGPT(len(corpus.alphabet), context=CONTEXT),
+        text_windows(corpus.train_ids, CONTEXT, batch_size, generator),
+        chunks(*heldout, size=64), sequence_cross_entropy, {"bpc": bits_per_character})
+
+
+def _text_epoch(batch_size: int) -> int:
+    return max(1, len(datasets.text_corpus().train_ids) // (CONTEXT * batch_size))
+
+
+def _surface_problem(name: str) -> Callable[[int, int], Problem]:
+    def make(seed: int, batch_size: int) -> Problem:
+        return SurfaceProblem(SURFACES[name], seed)
+    return make
+
+
+CROSS_ENTROPY = "training loss (cross-entropy, nats)"
+ACCURACY = Metric("heldout_accuracy", "held-out accuracy", higher_is_better=True, target=0.95)
+
+TASKS: dict[str, Task] = {task.name: task for task in [
+    Task("digits-mlp", "handwritten digits (scikit-learn, 8x8), MLP 64-128-128-10, accuracy",
+         _digits_problem(models.digits_mlp), ACCURACY, steps=600, batch_size=64,
+         lrs={"sgd": 0.1, "momentum": 0.03, "nesterov": 0.03, "adagrad": 0.03,
+              "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3},
+         epoch_steps=_digits_epoch, loss_label=CROSS_ENTROPY),
+    Task("digits-cnn", "handwritten digits (scikit-learn, 8x8), two-conv CNN, accuracy",
+         _digits_problem(models.digits_cnn), ACCURACY, steps=400, batch_size=64,
+         lrs={"sgd": 0.1, "momentum": 0.03, "nesterov": 0.03, "adagrad": 0.03,
+              "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3},
+         epoch_steps=_digits_epoch, loss_label=CROSS_ENTROPY),
+    Task("sparse-features", "logistic regression where the informative features are rare "
+         "(generated)", _sparse_problem,
+         replace(ACCURACY, target=0.8), steps=600, batch_size=32,
+         lrs={"sgd": 0.3, "momentum": 0.03, "nesterov": 0.03, "adagrad": 0.3,
+              "rmsprop": 0.01, "adam": 0.03, "adamw": 0.03},
+         optimizers=("sgd", "momentum", "adagrad", "rmsprop", "adam"),
+         epoch_steps=_sparse_epoch, loss_label="training loss (logistic, nats)"),
+    Task("char-transformer", "tiny GPT (2 blocks, width 64) on the Python docs text in "
+         "pydoc_data.topics; held-out bits per character",
+         _text_problem, Metric("heldout_bpc", "held-out bits per character",
+                               higher_is_better=False, target=3.0),
+         steps=300, batch_size=32,
+         lrs={"sgd": 0.3, "momentum": 0.03, "nesterov": 0.03, "adagrad": 0.03,
+              "rmsprop": 1e-3, "adam": 3e-3, "adamw": 3e-3},
+         optimizers=("momentum", "rmsprop", "adam", "adamw"),
+         training=Training(schedule="cosine", warmup=0.1, clip=1.0, decay_groups=True),
+         epoch_steps=_text_epoch, loss_label="training loss (nats per character)"),
+    Task("ravine", "ill-conditioned quadratic (x²/10 + 10y²)/2: steep across, flat along",
+         _surface_problem("ravine"),
+         Metric("distance", "distance to the minimum", higher_is_better=False, target=1e-2),
+         steps=150, batch_size=1,
+         lrs={"sgd": 0.18, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.5,
+              "rmsprop": 0.1, "adam": 0.3, "adamw": 0.3},
+         loss_label="f(x, y)"),
+    Task("rosenbrock", "Rosenbrock's curved valley (1−x)² + 100(y−x²)², minimum (1, 1)",
+         _surface_problem("rosenbrock"),
+         Metric("distance", "distance to the minimum", higher_is_better=False, target=1e-2),
+         steps=500, batch_size=1,
+         lrs={"sgd": 1e-3, "momentum": 1e-3, "nesterov": 1e-3, "adagrad": 0.1,
+              "rmsprop": 0.01, "adam": 0.05, "adamw": 0.05},
+         loss_label="f(x, y)"),
+]}
+
+
+def get_task(name: str) -> Task:
+    """The built-in task called ``name``; ValueError listing the valid names otherwise."""
+    if name not in TASKS:
+        close = difflib.get_close_matches(name, TASKS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown task {name!r}{hint}; valid tasks: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+# --- a user's own task ----------------------------------------------------------------------
+
+Data = tuple[Tensor, Tensor] | Iterable[Any]
+
+
+def _is_tensor_pair(data: Any) -> bool:
+    return (isinstance(data, (tuple, list)) and len(data) == 2
+            and all(isinstance(item, Tensor) for item in data))
+
+
+def _check_data(name: str, data: Any) -> None:
+    if _is_tensor_pair(data):
+        if len(data[0]) != len(data[1]):
+            raise ValueError(f"{name}: inputs and targets differ in length "
+                             f"({len(data[0])} vs {len(data[1])})")
+    elif not isinstance(data, Iterable) or isinstance(data, Tensor):
+        raise ValueError(f"{name} must be a pair of tensors (inputs, targets) or a "
+                         f"DataLoader yielding (inputs, targets); got {type(data).__name__}")
+
+
+def custom_task(name: str, model: Callable[[], nn.Module], data: Data, *,
+                heldout: Data | None = None, loss: LossFn = nn.functional.cross_entropy,
+                metric: MetricFn | None = accuracy, metric_name: str | None = None,
+                higher_is_better: bool = True, target: float | None = None,
+                steps: int = 500, batch_size: int = 64,
+                lrs: Mapping[str, float] | None = None) -> Task:
+    """A task from your own model factory, data, loss and metric.
+
+    ``data`` and ``heldout`` are each a pair of tensors ``(inputs, targets)`` (the lab
+    shuffles them into batches of ``batch_size``) or a DataLoader yielding such pairs.
+    Without ``heldout`` the scores are computed on the training data. ``metric(outputs,
+    targets) -> float`` is computed over the whole evaluation set; without one, the
+    headline is the evaluation loss. ``model()`` is called after ``torch.manual_seed(seed)``.
+    """
+    _check_data("data", data)
+    if heldout is not None:
+        _check_data("heldout", heldout)
+    prefix = "heldout" if heldout is not None else "train_set"
+    metric_name = metric_name or getattr(metric, "__name__", "metric")
+    evaluation_data = heldout if heldout is not None else data
+    metrics = {metric_name: metric} if metric is not None else {}
+
+    def make(seed: int, size: int) -> Problem:
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        built = model()
+        batches = (tensor_batches(*data, size, generator) if _is_tensor_pair(data)
+                   else loader_batches(data))
+        evaluation = (chunks(*evaluation_data) if _is_tensor_pair(evaluation_data)
+                      else evaluation_data)
+        return SupervisedProblem(built, batches, evaluation, loss, metrics, prefix)
+
+    def epoch(size: int) -> int:
+        return steps_per_epoch(len(data[0]), size) if _is_tensor_pair(data) else len(data)
+
+    where = "held-out" if heldout is not None else "training-set"
+    headline = (Metric(f"{prefix}_{metric_name}", f"{where} {metric_name}", higher_is_better,
+                       target) if metric is not None
+                else Metric(f"{prefix}_loss", f"{where} loss", False, target))
+    return Task(name, f"your task {name!r}", make, headline, steps, batch_size,
+                dict(lrs or {}), epoch_steps=epoch)
