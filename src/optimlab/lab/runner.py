@@ -1,0 +1,153 @@
+"""The runner: train each (optimizer spec, seed) on a task and record what happens.
+
+It writes nothing and prints nothing but the progress bar: it returns ``Results`` (runs
+made of records, see records.py) for the report to draw. A run whose loss turns non-finite
+is stopped and recorded as diverged at that step; the others go on. Ctrl-C stops the
+comparison and returns the runs that finished, marked as interrupted.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from optimlab.lab.problems import Problem
+from optimlab.lab.records import DIVERGED, FINISHED, Run
+from optimlab.lab.results import Results
+from optimlab.lab.specs import OptimizerSpec
+from optimlab.lab.tasks import Task, Training
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How long and how each run trains, and how often it is measured.
+
+    The training loss is logged ``log_points`` times per run (the mean over the steps
+    since the last point, so no step goes unseen); the evaluation metrics
+    ``eval_points`` times, plus once before the first step. ``eval_points=None``
+    evaluates after every step (the trajectories need every position).
+    """
+
+    steps: int
+    batch_size: int
+    seeds: tuple[int, ...] = (0, 1, 2)
+    training: Training = field(default_factory=Training)
+    log_points: int = 200
+    eval_points: int | None = 20
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} is invalid; valid: >= 1")
+        if not self.seeds:
+            raise ValueError("seeds is empty; valid: at least one seed")
+
+    @property
+    def log_every(self) -> int:
+        return max(1, self.steps // self.log_points)
+
+    @property
+    def eval_every(self) -> int:
+        return 1 if self.eval_points is None else max(1, self.steps // self.eval_points)
+
+    def is_eval_step(self, step: int) -> bool:
+        return step % self.eval_every == 0 or step == self.steps
+
+
+class Stopwatch:
+    """Training time only: the clock runs inside ``with stopwatch:`` blocks."""
+
+    def __init__(self) -> None:
+        self.elapsed = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.elapsed += time.perf_counter() - self._start
+
+
+def build_optimizer(task: Task, spec: OptimizerSpec, problem: Problem,
+                    training: Training) -> torch.optim.Optimizer:
+    """The spec's optimizer over the problem's parameters, at the task's default lr."""
+    return spec.build(list(problem.model.parameters()), task.default_lr(spec.name))
+
+
+def train_step(problem: Problem, optimizer: torch.optim.Optimizer) -> float:
+    """One step; returns the batch loss, or a non-finite value without stepping."""
+    loss = problem.loss(problem.next_batch())
+    value = loss.item()
+    if not math.isfinite(value):
+        return value
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return value
+
+
+def scores(problem: Problem) -> dict[str, float]:
+    """The problem's evaluation, plus the L2 norm of all parameters (weight decay's
+    effect)."""
+    with torch.no_grad():
+        norms = [p.detach().norm() for p in problem.model.parameters()]
+        total = torch.linalg.vector_norm(torch.stack(norms)).item() if norms else 0.0
+    return {**problem.evaluate(), "param_norm": total}
+
+
+def train(task: Task, spec: OptimizerSpec, seed: int, settings: Settings,
+          advance: Callable[[int], object] = lambda steps: None) -> Run:
+    """Train one (spec, seed) run and return its records; ``advance(n)`` is told of every
+    ``n`` steps done (the progress bar)."""
+    problem = task.make(seed, settings.batch_size)
+    optimizer = build_optimizer(task, spec, problem, settings.training)
+    run = Run(task.name, spec.label, seed, lr=optimizer.param_groups[0]["lr"])
+    run.add(0, 0.0, scores(problem))
+    clock, losses = Stopwatch(), []
+    for step in range(1, settings.steps + 1):
+        lr = optimizer.param_groups[0]["lr"]
+        with clock:
+            loss = train_step(problem, optimizer)
+        losses.append(loss)
+        run.steps_done, run.train_time = step, clock.elapsed
+        advance(1)
+        if not math.isfinite(loss):
+            run.add(step, clock.elapsed, {"train_loss": loss})
+            run.status, run.diverged_at = DIVERGED, step
+            advance(settings.steps - step)
+            return run
+        if step % settings.log_every == 0 or step == settings.steps:
+            run.add(step, clock.elapsed, {"train_loss": sum(losses) / len(losses), "lr": lr})
+            losses = []
+        if settings.is_eval_step(step):
+            run.add(step, clock.elapsed, scores(problem))
+    run.status = FINISHED
+    return run
+
+
+def run_all(task: Task, specs: Sequence[OptimizerSpec], settings: Settings,
+            progress: bool | None = None) -> Results:
+    """Train every spec with every seed. ``progress=None`` shows the bar on a terminal.
+
+    Ctrl-C (KeyboardInterrupt) ends the comparison: the runs that finished are returned,
+    with ``results.interrupted`` set, so that their report can still be written.
+    """
+    results = Results(task, list(specs), settings)
+    total = len(specs) * len(settings.seeds) * settings.steps
+    bar = tqdm(total=total, unit="step", disable=(None if progress is None else not progress),
+               desc=task.name, leave=False)
+    try:
+        for spec in specs:
+            for seed in settings.seeds:
+                bar.set_postfix_str(f"{spec.label} seed {seed}")
+                results.runs.append(train(task, spec, seed, settings, bar.update))
+    except KeyboardInterrupt:
+        results.interrupted = True
+    finally:
+        bar.close()
+    return results
