@@ -1,0 +1,112 @@
+"""The ``optimlab`` command: compare, sweep, trajectories, tasks, optimizers.
+
+    optimlab compare                                  # digits-mlp, 5 optimizers x 3 seeds
+    optimlab compare --task digits-cnn --optimizers sgd "adam:lr=3e-4,bias_correction=false"
+    optimlab sweep --task digits-mlp --optimizers sgd adam
+    optimlab trajectories --gif
+    optimlab tasks
+    optimlab optimizers
+
+This module imports only the standard library at first, so that a missing lab extra is
+reported as one clear line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXTRAS = {"matplotlib": "matplotlib", "sklearn": "scikit-learn", "tqdm": "tqdm"}
+
+
+def missing_extras() -> list[str]:
+    """The lab's optional dependencies that are not installed."""
+    return [package for module, package in EXTRAS.items()
+            if importlib.util.find_spec(module) is None]
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is invalid; valid: an integer >= 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is invalid; valid: a number > 0")
+    return value
+
+
+def add_training_options(parser: argparse.ArgumentParser, seeds: int) -> None:
+    """Options shared by compare and sweep."""
+    parser.add_argument("--task", default="digits-mlp",
+                        help="a task from `optimlab tasks` (default: digits-mlp)")
+    parser.add_argument("--optimizers", nargs="+", metavar="SPEC",
+                        help="optimizer specs, e.g. sgd momentum adam:lr=3e-4,"
+                             "bias_correction=false (default: the task's list; see "
+                             "`optimlab optimizers`)")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=positive_int, help="training steps per run")
+    length.add_argument("--epochs", type=positive_float,
+                        help="passes over the training data per run (instead of --steps)")
+    parser.add_argument("--seeds", type=positive_int, default=seeds,
+                        help=f"number of seeds per optimizer, 0..N-1 (default: {seeds})")
+    parser.add_argument("--batch-size", type=positive_int, help="examples per step")
+    parser.add_argument("--out", default="runs", type=Path,
+                        help="folder in which the run folder <timestamp>-<task> is made "
+                             "(default: runs)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (it shows only on a terminal anyway)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="optimlab", description="Compare optimizers on real tasks and draw why one "
+        "wins. Each command writes a run folder with a self-contained report.html.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    compare = commands.add_parser("compare", help="train optimizers side by side; report")
+    add_training_options(compare, seeds=3)
+    sweep = commands.add_parser("sweep", help="final metric vs learning rate, per optimizer")
+    add_training_options(sweep, seeds=1)
+    sweep.add_argument("--lrs", nargs="+", type=positive_float, metavar="LR",
+                       help="the learning rates (default: a log grid over the task's range)")
+    sweep.add_argument("--lr-range", nargs=2, type=positive_float, metavar=("LOW", "HIGH"),
+                       help="the grid's ends (default: the task's)")
+    sweep.add_argument("--per-decade", type=positive_int, default=2,
+                       help="grid points per decade (default: 2, i.e. 1, 3, 10, ...)")
+    paths = commands.add_parser("trajectories", help="optimizer paths over 2-D surfaces")
+    paths.add_argument("--optimizers", nargs="+", metavar="SPEC",
+                       help="optimizer specs (default: sgd momentum adagrad rmsprop adam)")
+    paths.add_argument("--surfaces", nargs="+", choices=["ravine", "rosenbrock"],
+                       default=["ravine", "rosenbrock"], help="which surfaces")
+    paths.add_argument("--steps", type=positive_int, help="steps (default: each surface's)")
+    paths.add_argument("--gif", action="store_true", help="also an animated GIF per surface")
+    paths.add_argument("--out", default="runs", type=Path, help="parent of the run folder")
+    paths.add_argument("--no-progress", action="store_true", help="no progress bar")
+    commands.add_parser("tasks", help="the tasks, one line each")
+    optimizers = commands.add_parser("optimizers",
+                                     help="optimizer names, options and default lrs")
+    optimizers.add_argument("--task", help="show the default lrs of this task only")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``optimlab`` console script; returns the exit status."""
+    arguments = build_parser().parse_args(argv)
+    missing = missing_extras()
+    if missing:
+        print(f"optimlab: the lab needs its extras, missing: {', '.join(missing)}. "
+              "Install them with: pip install 'optimlab[lab]'", file=sys.stderr)
+        return 1
+    from optimlab.lab import commands
+
+    return commands.run(arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

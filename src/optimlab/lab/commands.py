@@ -1,0 +1,148 @@
+"""What each ``optimlab`` command does with its parsed arguments (cli.py parses them).
+
+Every command checks all of its input — task, optimizer specs, settings, the output
+folder — before it trains anything, and reports a problem as one line naming it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from optimlab.lab.api import resolve_settings, resolve_specs
+from optimlab.lab.report import new_run_folder
+from optimlab.lab.runner import run_all
+from optimlab.lab.specs import NAMED, describe_key, valid_keys
+from optimlab.lab.sweep import lr_grid, sweep, sweep_specs
+from optimlab.lab.tables import Table, compare_table, number, sweep_table, trajectory_table
+from optimlab.lab.tasks import TASKS, get_task
+from optimlab.lab.trajectories import DEFAULT_OPTIMIZERS, trajectories
+
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+
+
+class UsageError(Exception):
+    """Bad input found before training: reported as one line, exit status 2."""
+
+
+def checked(prepare: Callable[[], Any]) -> Any:
+    """Run the input checks; turn what they refuse into a UsageError."""
+    try:
+        return prepare()
+    except (ValueError, OSError) as error:
+        raise UsageError(str(error)) from None
+
+
+def progress(arguments: argparse.Namespace) -> bool | None:
+    return False if arguments.no_progress else None
+
+
+def finish(folder: Path, tables: list[Table], interrupted: bool) -> int:
+    """Print the tables and where the report is; the exit status."""
+    for table in tables:
+        print(table.to_text(), end="\n\n")
+    if interrupted:
+        print("interrupted: the report shows the runs that finished", file=sys.stderr)
+    print(f"report: {folder / 'report.html'}")
+    return EXIT_INTERRUPTED if interrupted else 0
+
+
+def compare_command(arguments: argparse.Namespace) -> int:
+    def prepare():
+        task = get_task(arguments.task)
+        specs = resolve_specs(task, arguments.optimizers)
+        settings = resolve_settings(task, steps=arguments.steps, epochs=arguments.epochs,
+                                    seeds=arguments.seeds, batch_size=arguments.batch_size)
+        return task, specs, settings, new_run_folder(arguments.out, task.name)
+
+    task, specs, settings, folder = checked(prepare)
+    print(f"optimlab compare: {task.name}, {len(specs)} optimizers × {len(settings.seeds)} "
+          f"seeds × {settings.steps} steps")
+    results = run_all(task, specs, settings, progress=progress(arguments))
+    results.write_report(folder=folder)
+    return finish(folder, [compare_table(results)], results.interrupted)
+
+
+def sweep_command(arguments: argparse.Namespace) -> int:
+    def prepare():
+        task = get_task(arguments.task)
+        specs = resolve_specs(task, arguments.optimizers)
+        settings = resolve_settings(task, steps=arguments.steps, epochs=arguments.epochs,
+                                    seeds=arguments.seeds, batch_size=arguments.batch_size)
+        low, high = arguments.lr_range or task.lr_range
+        lrs = sorted(set(arguments.lrs)) if arguments.lrs else lr_grid(
+            low, high, arguments.per_decade)
+        sweep_specs(specs, lrs)  # refuses a spec that sets lr itself
+        return task, specs, settings, lrs, new_run_folder(arguments.out, f"sweep-{task.name}")
+
+    task, specs, settings, lrs, folder = checked(prepare)
+    print(f"optimlab sweep: {task.name}, {len(specs)} optimizers × {len(lrs)} lrs × "
+          f"{len(settings.seeds)} seed(s) × {settings.steps} steps")
+    done = sweep(task, specs, lrs, settings, progress=progress(arguments))
+    done.write_report(folder=folder)
+    return finish(folder, [sweep_table(done)], done.results.interrupted)
+
+
+def trajectories_command(arguments: argparse.Namespace) -> int:
+    def prepare():
+        specs = resolve_specs(get_task("ravine"), arguments.optimizers or DEFAULT_OPTIMIZERS)
+        return specs, new_run_folder(arguments.out, "trajectories")
+
+    specs, folder = checked(prepare)
+    print(f"optimlab trajectories: {', '.join(arguments.surfaces)}, {len(specs)} optimizers")
+    done = trajectories(specs, arguments.surfaces, arguments.steps,
+                        progress=progress(arguments), gif=arguments.gif)
+    done.write_report(folder=folder)
+    return finish(folder, [trajectory_table(r) for r in done.surfaces.values()],
+                  done.interrupted)
+
+
+def tasks_command(arguments: argparse.Namespace) -> int:
+    table = Table("Tasks", ["task", "metric (target)", "steps", "batch", "optimizers",
+                            "description"])
+    for task in TASKS.values():
+        metric = task.headline
+        table.add([task.name, f"{metric.label} ({number(metric.target)})", str(task.steps),
+                   str(task.batch_size), " ".join(task.optimizers), task.description])
+    print(table.to_text())
+    return 0
+
+
+def optimizers_command(arguments: argparse.Namespace) -> int:
+    tasks = [get_task(arguments.task)] if arguments.task else list(TASKS.values())
+    table = Table("Names", ["name", "class", *(f"lr: {task.name}" for task in tasks),
+                            "description"])
+    for name, named in NAMED.items():
+        lrs = [number(task.default_lr(name)) if task.default_lr(name) else "class default"
+               for task in tasks]
+        table.add([name, named.cls.__name__, *lrs, named.description])
+    print(table.to_text())
+    print("\nA spec is a name with options: name:key=value,key=value (pairs as a/b).")
+    print("Options of each class (from its signature and hyperparameter specs):")
+    for cls in dict.fromkeys(named.cls for named in NAMED.values()):
+        print(f"\n  {cls.__name__}:")
+        for key in valid_keys(cls):
+            print(f"    {describe_key(cls, key)}")
+    return 0
+
+
+COMMANDS = {"compare": compare_command, "sweep": sweep_command,
+            "trajectories": trajectories_command, "tasks": tasks_command,
+            "optimizers": optimizers_command}
+
+
+def run(arguments: argparse.Namespace) -> int:
+    """Run the parsed command; bad input becomes one line on stderr and status 2."""
+    # The lab's models are tiny: one thread is fastest, and a second one, spinning while
+    # other processes hold the cores, can make a step many times slower.
+    torch.set_num_threads(1)
+    try:
+        return COMMANDS[arguments.command](arguments)
+    except UsageError as error:
+        print(f"optimlab {arguments.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
