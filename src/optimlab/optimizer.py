@@ -32,8 +32,8 @@ def _param_tensor(owner: str, where: str, item: Any) -> Tensor:
         raise ArgumentError(f"{owner}: {where} has dtype {tensor.dtype}; valid: a floating "
                             "point or complex dtype")
     if not tensor.is_leaf:
-        raise ArgumentError(f"{owner}: {where} is not a leaf tensor; an optimizer can only "
-                            "update leaf tensors (nn.Parameter or requires_grad_() tensors)")
+        raise ArgumentError(f"{owner}: {where} is not a leaf tensor (it was computed from "
+                            "others); valid: a leaf, e.g. an nn.Parameter")
     return tensor
 
 

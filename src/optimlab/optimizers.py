@@ -16,8 +16,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.hyperparameters import FLAG, OPTIONAL_FLAG, STATE_DTYPES, ArgumentError, Choice, \
-    Pair, Range
+from optimlab.hyperparameters import (
+    FLAG,
+    OPTIONAL_FLAG,
+    STATE_DTYPES,
+    ArgumentError,
+    Choice,
+    Pair,
+    Range,
+)
 from optimlab.optimizer import Optimizer
 from optimlab.rules import (
     ADAGRAD_RULE,
@@ -90,9 +97,9 @@ class SGD(Optimizer):
 
     def check_relations(self, owner: str, group: Mapping[str, Any]) -> None:
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-            raise ArgumentError(f"{owner}: nesterov=True needs momentum > 0 and dampening = 0; "
-                                f"got momentum={group['momentum']!r}, "
-                                f"dampening={group['dampening']!r}")
+            raise ArgumentError(f"{owner}: nesterov=True is invalid with momentum="
+                                f"{group['momentum']!r}, dampening={group['dampening']!r}; "
+                                "valid: momentum > 0 and dampening = 0")
         if group["momentum_form"] == "ema" and group["dampening"] != 0:
             raise ArgumentError(f"{owner}: dampening={group['dampening']!r} has no meaning with "
                                 "momentum_form='ema' (its gradient weight is 1 - momentum); "
