@@ -7,9 +7,11 @@ The optimizers are torch.optim.Optimizer subclasses with torch's names and keywo
 plus the conventions on which the seeds and frameworks disagree, as options.
 """
 
+from optimlab import schedules
 from optimlab.hyperparameters import ArgumentError
 from optimlab.optimizer import Optimizer
 from optimlab.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "ArgumentError", "Optimizer", "RMSprop"]
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "ArgumentError", "Optimizer", "RMSprop",
+           "schedules"]
 __version__ = "0.1.0"
