@@ -8,10 +8,11 @@ plus the conventions on which the seeds and frameworks disagree, as options.
 """
 
 from optimlab import schedules
+from optimlab.grouping import param_groups, param_groups_summary
 from optimlab.hyperparameters import ArgumentError
 from optimlab.optimizer import Optimizer
 from optimlab.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "ArgumentError", "Optimizer", "RMSprop",
-           "schedules"]
+           "param_groups", "param_groups_summary", "schedules"]
 __version__ = "0.1.0"
