@@ -107,6 +107,13 @@ def test_forced_patterns_override_the_default(model):
     assert {"final_norm.weight", "final_norm.bias"} <= decaying(groups)
 
 
+def test_one_string_is_one_pattern(model):
+    groups = param_groups(model, 0.01, force_no_decay="pos_embed", force_decay="*.out.bias")
+    assert "pos_embed" in not_decaying(groups)
+    assert decaying(groups) == {*LINEAR_WEIGHTS, "blocks.0.attn.out.bias",
+                                "blocks.1.attn.out.bias"}
+
+
 def test_patterns_match_any_name_of_a_tied_parameter(model):
     groups = param_groups(model, 0.01, force_decay=["lm_head.*"])
     assert "embed.weight" in decaying(groups)

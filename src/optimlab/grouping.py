@@ -70,6 +70,11 @@ def _trainables(model: nn.Module) -> list[_Trainable]:
     return list(found.values())
 
 
+def _patterns(patterns: Iterable[str] | str) -> list[str]:
+    """A list of globs; one string is one glob, not a sequence of one-letter globs."""
+    return [patterns] if isinstance(patterns, str) else list(patterns)
+
+
 def _matches(entry: _Trainable, patterns: Sequence[str]) -> str | None:
     """The first glob of ``patterns`` that one of the entry's names matches."""
     return next((pattern for pattern in patterns
@@ -94,7 +99,7 @@ def _forced(entry: _Trainable, force_decay: Sequence[str], force_no_decay: Seque
     return True if to_decay else False if to_keep else None
 
 
-def decays(entry: _Trainable, decay_embeddings: bool) -> bool:
+def decays_by_default(entry: _Trainable, decay_embeddings: bool) -> bool:
     """The default verdict (rules 3-6 of the module docstring)."""
     if entry.param.ndim <= 1:
         return False
@@ -127,8 +132,8 @@ def _check(model: Any, weight_decay: Any, lr: Any, decay_embeddings: Any,
 
 
 def param_groups(model: nn.Module, weight_decay: float, *, lr: float | None = None,
-                 decay_embeddings: bool = False, force_decay: Iterable[str] = (),
-                 force_no_decay: Iterable[str] = (), predicate: Predicate | None = None,
+                 decay_embeddings: bool = False, force_decay: Iterable[str] | str = (),
+                 force_no_decay: Iterable[str] | str = (), predicate: Predicate | None = None,
                  lr_multipliers: Mapping[str, float] | None = None) -> list[dict[str, Any]]:
     """Param groups for ``model``: weight decay where it belongs, none elsewhere.
 
@@ -152,13 +157,13 @@ def param_groups(model: nn.Module, weight_decay: float, *, lr: float | None = No
 
         >>> optimizer = torch.optim.AdamW(param_groups(model, weight_decay=0.01), lr=3e-4)
     """
-    force_decay, force_no_decay = list(force_decay), list(force_no_decay)
+    force_decay, force_no_decay = _patterns(force_decay), _patterns(force_no_decay)
     lr_multipliers = dict(lr_multipliers or {})
     _check(model, weight_decay, lr, decay_embeddings, lr_multipliers)
     groups: dict[tuple[bool, float], dict[str, Any]] = {}
     for entry in _trainables(model):
         verdict = _forced(entry, force_decay, force_no_decay, predicate)
-        decay = decays(entry, decay_embeddings) if verdict is None else verdict
+        decay = decays_by_default(entry, decay_embeddings) if verdict is None else verdict
         multiplier = _multiplier(entry, lr_multipliers)
         group = groups.get((decay, multiplier))
         if group is None:
@@ -196,7 +201,7 @@ def param_groups_summary(groups: Iterable[Mapping[str, Any]] | torch.optim.Optim
     lines = []
     for index, group in enumerate(groups):
         named = _named_tensors(group, index)
-        settings = [f"{key}={float(group[key]):g}" for key in ("weight_decay", "lr")
+        settings = [f"{key}={float(group[key]):g}" for key in ("weight_decay", "lr", "initial_lr")
                     if group.get(key) is not None]
         count = sum(tensor.numel() for _, tensor in named)
         plural = "" if len(named) == 1 else "s"
