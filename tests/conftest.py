@@ -12,6 +12,11 @@ import random
 import pytest
 import torch
 
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # one worker per core: two intra-op threads per worker would fight over the cores and
+    # make the small tensors of these tests ~10x slower
+    torch.set_num_threads(1)
+
 
 @pytest.fixture
 def seed(request: pytest.FixtureRequest) -> int:
