@@ -18,7 +18,8 @@ from torch import Tensor
 
 from optimlab.rules import Rule, State
 
-Engine = Callable[[Rule, Mapping[str, Any], Sequence[Tensor], Sequence[Tensor], Sequence[State]], None]
+Engine = Callable[
+    [Rule, Mapping[str, Any], Sequence[Tensor], Sequence[Tensor], Sequence[State]], None]
 
 
 def scalar_dtype() -> torch.dtype:

@@ -24,11 +24,11 @@ class ArgumentError(ValueError, TypeError):
 def _number(owner: str, name: str, value: Any) -> float:
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
-            raise ArgumentError(f"{owner}: {name} must be a number or a 1-element tensor, "
-                                f"got a tensor of shape {tuple(value.shape)}")
+            raise ArgumentError(f"{owner}: {name} is a tensor of shape {tuple(value.shape)}; "
+                                "valid: a number or a 1-element tensor")
         return float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ArgumentError(f"{owner}: {name}={value!r} is not a number")
+        raise ArgumentError(f"{owner}: {name}={value!r} is not a number; valid: a real number")
     return float(value)
 
 

@@ -19,6 +19,7 @@ from optimlab.hyperparameters import ArgumentError, Choice, Pair, Range
 from optimlab.rules import Rule, State
 
 Spec = Range | Pair | Choice
+NONFINITE_POLICIES = ("ignore", "skip", "raise")
 SPARSE_OPTIMIZERS = "optimlab.SGD and optimlab.Adagrad (or torch.optim.SparseAdam)"
 
 
@@ -32,8 +33,8 @@ def _param_tensor(owner: str, where: str, item: Any) -> Tensor:
         raise ArgumentError(f"{owner}: {where} has dtype {tensor.dtype}; valid: a floating "
                             "point or complex dtype")
     if not tensor.is_leaf:
-        raise ArgumentError(f"{owner}: {where} is not a leaf tensor; an optimizer can only "
-                            "update leaf tensors (nn.Parameter or requires_grad_() tensors)")
+        raise ArgumentError(f"{owner}: {where} is not a leaf tensor (it was computed from "
+                            "others); valid: a leaf, e.g. an nn.Parameter")
     return tensor
 
 
@@ -64,10 +65,11 @@ class Optimizer(torch.optim.Optimizer):
     presets: ClassVar[dict[str, dict[str, Any]]]
 
     def __init__(self, params: Any, given: Mapping[str, Any], *, preset: str = "torch",
-                 engine: str = "reference") -> None:
+                 engine: str = "reference", nonfinite: str = "ignore") -> None:
         owner = type(self).__name__
         Choice(tuple(self.presets)).check(owner, "preset", preset)
         Choice(tuple(engines.ENGINES)).check(owner, "engine", engine)
+        Choice(NONFINITE_POLICIES).check(owner, "nonfinite", nonfinite)
         defaults = {**self.presets[preset], **{k: v for k, v in given.items() if v is not None}}
         self.check_group(defaults)
         params = _listed(owner, params)
@@ -75,6 +77,8 @@ class Optimizer(torch.optim.Optimizer):
             raise ArgumentError(f"{owner}: params is empty; valid: at least one tensor")
         self.preset = preset
         self.engine = engine
+        self.nonfinite = nonfinite
+        self.skipped_steps = 0
         super().__init__(params, defaults)
 
     # --- validation ---------------------------------------------------------------------
@@ -133,14 +137,27 @@ class Optimizer(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
-        self.__dict__.setdefault("preset", "torch")
-        self.__dict__.setdefault("engine", "reference")
+        for key, value in (("preset", "torch"), ("engine", "reference"),
+                           ("nonfinite", "ignore"), ("skipped_steps", 0)):
+            self.__dict__.setdefault(key, value)
         for group in self.param_groups:
             self.complete_group(group)
             self.normalize_group(group)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**super().__getstate__(), "preset": self.preset, "engine": self.engine}
+        return {**super().__getstate__(), "preset": self.preset, "engine": self.engine,
+                "nonfinite": self.nonfinite, "skipped_steps": self.skipped_steps}
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch's state dict, plus an ``"optimlab"`` entry (torch.optim ignores it) with
+        the count of steps skipped for non-finite gradients."""
+        state_dict = super().state_dict()
+        state_dict["optimlab"] = {"skipped_steps": self.skipped_steps}
+        return state_dict
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.skipped_steps = int(state_dict.get("optimlab", {}).get("skipped_steps", 0))
 
     def complete_group(self, group: dict[str, Any]) -> None:
         """Fill keys a loaded group lacks (a torch.optim checkpoint has none of our options)
@@ -162,11 +179,49 @@ class Optimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         batches = [self._batch(index, group) for index, group in enumerate(self.param_groups)]
+        if self.nonfinite != "ignore" and not self._gradients_finite():
+            self.skipped_steps += 1
+            return loss
         update = engines.get_engine(self.engine)
-        for hp, params, grads, states in batches:
+        for hp, params, grads in batches:
             if params:
-                update(self.rule, hp, params, grads, states)
+                update(self.rule, hp, params, grads, self._states(hp, params))
         return loss
+
+    def _states(self, hp: Mapping[str, Any], params: list[Tensor]) -> list[State]:
+        """Each param's state dict (created on first use, as torch does; none is created
+        for a rule that keeps no state, such as SGD without momentum)."""
+        if self.rule.counts_steps or self.rule.state_keys(hp):
+            return [self.state[p] for p in params]
+        return [{} for _ in params]
+
+    def _gradients_finite(self) -> bool:
+        """True if every gradient is finite. With ``nonfinite="raise"``, raise
+        FloatingPointError naming the first parameter whose gradient is not."""
+        grads = [p.grad for group in self.param_groups for p in group["params"]
+                 if p.grad is not None]
+        values = [g.coalesce().values() if g.is_sparse else g for g in grads]
+        values = [torch.view_as_real(v) if v.is_complex() else v for v in values]
+        values = [v for v in values if v.numel()]
+        # max |g| is NaN or Inf exactly when g holds a NaN or an Inf: one reading pass
+        if not values or torch.stack(torch._foreach_norm(values, float("inf"))).isfinite().all():
+            return True
+        if self.nonfinite == "raise":
+            raise FloatingPointError(f"{type(self).__name__}: the gradient of parameter "
+                                     f"{self._first_nonfinite()} holds NaN or Inf; no parameter "
+                                     "or state was changed")
+        return False
+
+    def _first_nonfinite(self) -> str:
+        for index, group in enumerate(self.param_groups):
+            for position, param in enumerate(group["params"]):
+                grad = param.grad
+                if grad is None:
+                    continue
+                values = grad.coalesce().values() if grad.is_sparse else grad
+                if not torch.isfinite(values).all():
+                    return param_label(group, index, position)
+        return "(unknown)"
 
     def hyper(self, group: Mapping[str, Any]) -> dict[str, Any]:
         """The rule's view of a group: its hyperparameters, betas split into beta1, beta2."""
@@ -176,7 +231,7 @@ class Optimizer(torch.optim.Optimizer):
         return hp
 
     def _batch(self, index: int, group: dict[str, Any]) -> tuple[
-            dict[str, Any], list[Tensor], list[Tensor], list[State]]:
+            dict[str, Any], list[Tensor], list[Tensor]]:
         self.check_group(group)
         hp = self.hyper(group)
         params, grads = [], []
@@ -190,9 +245,7 @@ class Optimizer(torch.optim.Optimizer):
                     f"gradients: {SPARSE_OPTIMIZERS}")
             params.append(param)
             grads.append(param.grad)
-        keeps_state = self.rule.counts_steps or self.rule.state_keys(hp)
-        states = [self.state[p] if keeps_state else {} for p in params]
-        return hp, params, grads, states
+        return hp, params, grads
 
 
 def param_label(group: Mapping[str, Any], group_index: int, position: int) -> str:

@@ -16,8 +16,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.hyperparameters import FLAG, OPTIONAL_FLAG, STATE_DTYPES, ArgumentError, Choice, \
-    Pair, Range
+from optimlab.hyperparameters import (
+    FLAG,
+    OPTIONAL_FLAG,
+    STATE_DTYPES,
+    ArgumentError,
+    Choice,
+    Pair,
+    Range,
+)
 from optimlab.optimizer import Optimizer
 from optimlab.rules import (
     ADAGRAD_RULE,
@@ -62,6 +69,10 @@ class SGD(Optimizer):
         state_dtype: dtype of the momentum buffer (default: the param's).
         preset: whose defaults to take (``"torch"``).
         engine: how to run the step (``"reference"``).
+        nonfinite: what a NaN or Inf gradient does: ``"ignore"`` (default, as torch.optim:
+            it flows into params and state), ``"skip"`` (the whole step is skipped, nothing
+            changes, ``optimizer.skipped_steps`` counts it) or ``"raise"``
+            (FloatingPointError naming the parameter, before anything changes).
 
     Example:
         >>> model = torch.nn.Linear(4, 2)
@@ -81,18 +92,18 @@ class SGD(Optimizer):
                  differentiable: bool = False, fused: bool | None = None,
                  momentum_form: str | None = None, weight_decay_form: str | None = None,
                  state_dtype: torch.dtype | None = None, preset: str = "torch",
-                 engine: str = "reference") -> None:
+                 engine: str = "reference", nonfinite: str = "ignore") -> None:
         given = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                      nesterov=nesterov, maximize=maximize, foreach=foreach,
                      differentiable=differentiable, fused=fused, momentum_form=momentum_form,
                      weight_decay_form=weight_decay_form, state_dtype=state_dtype)
-        super().__init__(params, given, preset=preset, engine=engine)
+        super().__init__(params, given, preset=preset, engine=engine, nonfinite=nonfinite)
 
     def check_relations(self, owner: str, group: Mapping[str, Any]) -> None:
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-            raise ArgumentError(f"{owner}: nesterov=True needs momentum > 0 and dampening = 0; "
-                                f"got momentum={group['momentum']!r}, "
-                                f"dampening={group['dampening']!r}")
+            raise ArgumentError(f"{owner}: nesterov=True is invalid with momentum="
+                                f"{group['momentum']!r}, dampening={group['dampening']!r}; "
+                                "valid: momentum > 0 and dampening = 0")
         if group["momentum_form"] == "ema" and group["dampening"] != 0:
             raise ArgumentError(f"{owner}: dampening={group['dampening']!r} has no meaning with "
                                 "momentum_form='ema' (its gradient weight is 1 - momentum); "
@@ -108,7 +119,7 @@ class Adagrad(Optimizer):
     initial_accumulator_value=0, eps=1e-10, foreach, maximize, differentiable, fused``):
         eps_placement: ``"outside"`` (default, torch: √G + ε) or ``"inside"``
             (seed 002: √(G + ε)).
-        weight_decay_form, state_dtype, preset, engine: as for SGD.
+        weight_decay_form, state_dtype, preset, engine, nonfinite: as for SGD.
 
     Sparse gradients are taken as torch takes them; with no weight decay only the rows a
     sparse gradient touches are updated.
@@ -128,13 +139,13 @@ class Adagrad(Optimizer):
                  differentiable: bool = False, fused: bool | None = None,
                  eps_placement: str | None = None, weight_decay_form: str | None = None,
                  state_dtype: torch.dtype | None = None, preset: str = "torch",
-                 engine: str = "reference") -> None:
+                 engine: str = "reference", nonfinite: str = "ignore") -> None:
         given = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                      initial_accumulator_value=initial_accumulator_value, eps=eps,
                      foreach=foreach, maximize=maximize, differentiable=differentiable,
                      fused=fused, eps_placement=eps_placement,
                      weight_decay_form=weight_decay_form, state_dtype=state_dtype)
-        super().__init__(params, given, preset=preset, engine=engine)
+        super().__init__(params, given, preset=preset, engine=engine, nonfinite=nonfinite)
         # torch.optim.Adagrad creates its state at construction; so do we, so that a
         # checkpoint taken before the first step loads into torch.optim.Adagrad too.
         from optimlab.engines import ensure_state
@@ -153,7 +164,7 @@ class RMSprop(Optimizer):
     momentum=0, centered=False, capturable, foreach, maximize, differentiable``):
         eps_placement: ``"outside"`` (default; torch, seeds 001/003: √s + ε) or
             ``"inside"`` (seed 000, TensorFlow: √(s + ε)).
-        weight_decay_form, state_dtype, preset, engine: as for SGD.
+        weight_decay_form, state_dtype, preset, engine, nonfinite: as for SGD.
     """
 
     rule = RMSPROP_RULE
@@ -170,13 +181,14 @@ class RMSprop(Optimizer):
                  foreach: bool | None = None, maximize: bool = False,
                  differentiable: bool = False, *, eps_placement: str | None = None,
                  weight_decay_form: str | None = None, state_dtype: torch.dtype | None = None,
-                 preset: str = "torch", engine: str = "reference") -> None:
+                 preset: str = "torch", engine: str = "reference",
+                 nonfinite: str = "ignore") -> None:
         given = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                      centered=centered, capturable=capturable, foreach=foreach,
                      maximize=maximize, differentiable=differentiable,
                      eps_placement=eps_placement, weight_decay_form=weight_decay_form,
                      state_dtype=state_dtype)
-        super().__init__(params, given, preset=preset, engine=engine)
+        super().__init__(params, given, preset=preset, engine=engine, nonfinite=nonfinite)
 
 
 class Adam(Optimizer):
@@ -198,7 +210,7 @@ class Adam(Optimizer):
         eps_placement: ``"outside"`` (default: √v̂ + ε) or ``"inside"`` (√(v̂ + ε)).
         weight_decay_form: ``"l2"`` (Adam's default), ``"decoupled"`` (θ ← θ(1 − ηλ), what
             ``decoupled_weight_decay=True`` means) or ``"independent"`` (θ ← θ(1 − λ)).
-        state_dtype, preset, engine: as for SGD.
+        state_dtype, preset, engine, nonfinite: as for SGD.
     """
 
     rule = ADAM_RULE
@@ -219,7 +231,7 @@ class Adam(Optimizer):
                  bias_correction: bool = True, eps_root: float | None = None,
                  eps_placement: str | None = None, weight_decay_form: str | None = None,
                  state_dtype: torch.dtype | None = None, preset: str = "torch",
-                 engine: str = "reference") -> None:
+                 engine: str = "reference", nonfinite: str = "ignore") -> None:
         if decoupled_weight_decay is None and weight_decay_form is not None:
             decoupled_weight_decay = weight_decay_form != "l2"
         elif decoupled_weight_decay and weight_decay_form is None:
@@ -231,7 +243,7 @@ class Adam(Optimizer):
                      bias_correction=bias_correction, eps_root=eps_root,
                      eps_placement=eps_placement, weight_decay_form=weight_decay_form,
                      state_dtype=state_dtype)
-        super().__init__(params, given, preset=preset, engine=engine)
+        super().__init__(params, given, preset=preset, engine=engine, nonfinite=nonfinite)
 
     def check_relations(self, owner: str, group: Mapping[str, Any]) -> None:
         if group["decoupled_weight_decay"] and group["weight_decay_form"] == "l2":
@@ -279,11 +291,12 @@ class AdamW(Adam):
                  fused: bool | None = None, bias_correction: bool = True,
                  eps_root: float | None = None, eps_placement: str | None = None,
                  weight_decay_form: str | None = None, state_dtype: torch.dtype | None = None,
-                 preset: str = "torch", engine: str = "reference") -> None:
+                 preset: str = "torch", engine: str = "reference",
+                 nonfinite: str = "ignore") -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
                          maximize=maximize, capturable=capturable,
                          differentiable=differentiable, fused=fused,
                          decoupled_weight_decay=None, bias_correction=bias_correction,
                          eps_root=eps_root, eps_placement=eps_placement,
                          weight_decay_form=weight_decay_form, state_dtype=state_dtype,
-                         preset=preset, engine=engine)
+                         preset=preset, engine=engine, nonfinite=nonfinite)

@@ -1,0 +1,86 @@
+"""The fine-tuning recipe in one call: AdamW, decay / no-decay groups, warmup schedule.
+
+What seed 002 (and nearly every transformer training script) writes by hand:
+
+    optimizer, scheduler = recipe(model, lr=2e-5, total_steps=N, warmup=0.1, schedule="linear")
+    for batch in loader:
+        loss = model(**batch).loss
+        loss.backward()
+        clip_grad_norm(optimizer, max_norm=1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+
+from optimlab import schedules
+from optimlab.grouping import param_groups
+from optimlab.hyperparameters import ArgumentError, Choice
+from optimlab.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adamw": AdamW, "adam": Adam, "sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad}
+OWNER = "recipe"
+
+
+def _optimizer_class(optimizer: str | type[torch.optim.Optimizer]) -> type[torch.optim.Optimizer]:
+    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
+        return optimizer
+    Choice(tuple(OPTIMIZERS)).check(OWNER, "optimizer", optimizer)
+    return OPTIMIZERS[optimizer]
+
+
+def _groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
+    if isinstance(model, nn.Module):
+        return param_groups(model, weight_decay)
+    if isinstance(model, list) and model and all(isinstance(g, Mapping) for g in model):
+        return model
+    raise ArgumentError(f"{OWNER}: model is a {type(model).__name__}; valid: an nn.Module, "
+                        "or a list of param-group dicts such as param_groups() returns")
+
+
+def recipe(model: nn.Module | list[dict[str, Any]], *, lr: float, weight_decay: float = 0.01,
+           total_steps: int, warmup: int | float = 0.1, schedule: str = "cosine",
+           optimizer: str | type[torch.optim.Optimizer] = "adamw", min_lr_ratio: float = 0.0,
+           schedule_options: Mapping[str, Any] | None = None,
+           **optimizer_kwargs: Any) -> tuple[torch.optim.Optimizer, LambdaLR]:
+    """An optimizer over ``param_groups(model, weight_decay)`` and its lr scheduler.
+
+    Args:
+        model: an ``nn.Module``, or groups you built with ``param_groups(...)`` (to choose
+            embedding decay, forced names or lr multipliers); groups keep their own
+            ``weight_decay`` and ``lr``, and these arguments are the defaults of the rest.
+        lr: the peak lr, reached at the end of the warmup.
+        weight_decay: λ of the decaying group (biases, norms and embeddings get 0).
+        total_steps: optimizer steps in the run (``len(loader) * epochs``).
+        warmup: warmup steps (int) or fraction of ``total_steps`` (float).
+        schedule: ``"linear"``, ``"cosine"``, ``"constant"`` or ``"wsd"`` (``schedules``).
+        optimizer: ``"adamw"``, ``"adam"``, ``"sgd"``, ``"rmsprop"``, ``"adagrad"`` (optimlab's),
+            or any ``torch.optim.Optimizer`` class, built as ``cls(groups, lr=lr,
+            weight_decay=weight_decay, **optimizer_kwargs)``.
+        min_lr_ratio: the floor of the decay as a fraction of ``lr`` (not for "constant").
+        schedule_options: further keywords of the schedule (wsd: ``decay``, ``decay_shape``).
+
+    Returns:
+        ``(optimizer, scheduler)``; step them in torch's order: ``optimizer.step()`` then
+        ``scheduler.step()``. Clip between ``backward()`` and ``step()`` with
+        ``clip_grad_norm(optimizer, 1.0)``.
+    """
+    options = dict(schedule_options or {})
+    if min_lr_ratio:  # passed only when set: "constant" has no floor to set
+        options["min_lr_ratio"] = min_lr_ratio
+    # The schedule is checked first: a bad argument fails before the optimizer touches
+    # the groups.
+    multiplier = schedules.get(schedule, total_steps, warmup, **options)
+    cls = _optimizer_class(optimizer)
+    built = cls(_groups(model, weight_decay), lr=lr, weight_decay=weight_decay,
+                **optimizer_kwargs)
+    return built, multiplier.scheduler(built)

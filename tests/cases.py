@@ -1,0 +1,80 @@
+"""The registry that drives the generic tests: every optimizer under every convention
+option, and whether torch.optim shares that configuration's conventions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import optimlab
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str  # class name, in optimlab and (if torch_parity) in torch.optim
+    kwargs: dict[str, Any]
+    torch_parity: bool = True  # torch.optim.<name>(**kwargs) follows the same equation
+    reference_kwargs: dict[str, Any] = field(default_factory=dict)  # extra, for references.py
+
+    @property
+    def id(self) -> str:
+        options = ",".join(f"{k}={v}" for k, v in self.kwargs.items() if k != "lr")
+        return f"{self.name}({options})"
+
+    def build(self, params: Any, **extra: Any) -> optimlab.Optimizer:
+        return getattr(optimlab, self.name)(params, **{**self.kwargs, **extra})
+
+
+def _torch(name: str, *kwargs: dict[str, Any]) -> list[Case]:
+    return [Case(name, k) for k in kwargs]
+
+
+def _ours(name: str, *kwargs: dict[str, Any]) -> list[Case]:
+    return [Case(name, k, torch_parity=False) for k in kwargs]
+
+
+CASES = [
+    *_torch("SGD", {"lr": 0.05}, {"lr": 0.05, "maximize": True}, {"lr": 0.05, "momentum": 0.9},
+            {"lr": 0.05, "momentum": 0.9, "dampening": 0.3},
+            {"lr": 0.05, "momentum": 0.9, "nesterov": True},
+            {"lr": 0.05, "momentum": 0.5, "weight_decay": 0.1, "maximize": True}),
+    *_ours("SGD", {"lr": 0.05, "momentum": 0.9, "momentum_form": "ema"},
+           {"lr": 0.05, "momentum": 0.8, "momentum_form": "ema", "nesterov": True},
+           {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.1, "weight_decay_form": "decoupled"},
+           {"lr": 0.05, "weight_decay": 0.1, "weight_decay_form": "independent"}),
+    *_torch("Adagrad", {"lr": 0.1}, {"lr": 0.1, "lr_decay": 0.05},
+            {"lr": 0.1, "initial_accumulator_value": 0.3, "eps": 1e-3},
+            {"lr": 0.1, "weight_decay": 0.1, "maximize": True}),
+    *_ours("Adagrad", {"lr": 0.1, "eps": 1e-3, "eps_placement": "inside"},
+           {"lr": 0.1, "lr_decay": 0.05, "initial_accumulator_value": 0.2, "eps": 1e-2,
+            "eps_placement": "inside"},
+           {"lr": 0.1, "weight_decay": 0.1, "weight_decay_form": "decoupled"}),
+    *_torch("RMSprop", {"lr": 0.01}, {"lr": 0.01, "alpha": 0.9, "eps": 1e-3},
+            {"lr": 0.01, "centered": True}, {"lr": 0.01, "momentum": 0.9},
+            {"lr": 0.01, "centered": True, "momentum": 0.5, "weight_decay": 0.1},
+            {"lr": 0.01, "maximize": True}),
+    *_ours("RMSprop", {"lr": 0.01, "alpha": 0.9, "eps": 1e-3, "eps_placement": "inside"},
+           {"lr": 0.01, "centered": True, "momentum": 0.5, "eps": 1e-2,
+            "eps_placement": "inside"},
+           {"lr": 0.01, "weight_decay": 0.1, "weight_decay_form": "independent"}),
+    *_torch("Adam", {"lr": 0.01}, {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6},
+            {"lr": 0.01, "amsgrad": True}, {"lr": 0.01, "weight_decay": 0.1},
+            {"lr": 0.01, "maximize": True, "amsgrad": True}),
+    Case("Adam", {"lr": 0.01, "decoupled_weight_decay": True, "weight_decay": 0.1},
+         reference_kwargs={"weight_decay_form": "decoupled"}),
+    *_ours("Adam", {"lr": 0.01, "bias_correction": False}, {"lr": 0.01, "eps_root": 1e-4},
+           {"lr": 0.01, "eps": 1e-4, "eps_placement": "inside"},
+           {"lr": 0.01, "amsgrad": True, "bias_correction": False, "weight_decay": 0.1}),
+    *_torch("AdamW", {"lr": 0.01}, {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True},
+            {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
+    *_ours("AdamW", {"lr": 0.01, "weight_decay": 0.05, "weight_decay_form": "independent"},
+           {"lr": 0.01, "bias_correction": False, "eps_root": 1e-6}),
+]
+TORCH_CASES = [case for case in CASES if case.torch_parity]
+SHAPES = [(), (0,), (7,), (3, 4), (2, 3, 5)]
+
+
+def reference_kwargs(case: Case) -> dict[str, Any]:
+    """The case's keywords in the references' terms (torch-only keywords dropped)."""
+    kwargs = {k: v for k, v in case.kwargs.items() if k != "decoupled_weight_decay"}
+    return {**kwargs, **case.reference_kwargs}

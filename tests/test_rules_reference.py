@@ -1,0 +1,30 @@
+"""Every algorithm and convention option against an fp64 reference written from the
+equation (tests/references.py), over 20 steps, on random shapes including a scalar and
+a 0-element tensor."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from cases import CASES, SHAPES, Case, reference_kwargs
+from references import REFERENCES
+
+STEPS = 20
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_matches_fp64_reference(case: Case, gen: torch.Generator) -> None:
+    initial = [torch.randn(shape, dtype=torch.float64, generator=gen) for shape in SHAPES]
+    grads = [[torch.randn(shape, dtype=torch.float64, generator=gen) * 3 for _ in range(STEPS)]
+             for shape in SHAPES]
+    params = [p.clone().requires_grad_() for p in initial]
+    optimizer = case.build(params)
+    for step in range(STEPS):
+        for param, history in zip(params, grads, strict=True):
+            param.grad = history[step].clone()
+        optimizer.step()
+    reference = REFERENCES[case.name]
+    for param, start, history in zip(params, initial, grads, strict=True):
+        expected = reference(start, history, **reference_kwargs(case))
+        torch.testing.assert_close(param.detach(), expected, rtol=1e-12, atol=1e-12)
+        assert not torch.equal(param.detach(), start) or start.numel() == 0
