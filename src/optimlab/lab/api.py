@@ -68,6 +68,8 @@ def resolve_settings(task: Task, *, steps: int | None = None, epochs: float | No
     for name, value in (("schedule", schedule), ("warmup", warmup), ("clip", clip)):
         if value is not None:
             training = replace(training, **{name: value})
+    if clip == 0:  # an explicit 0: no clipping, whatever the task's default
+        training = replace(training, clip=None)
     return Settings(steps=steps or task.steps, batch_size=size, seeds=seed_list,
                     training=training, **extra)
 
@@ -88,8 +90,11 @@ def compare(task: str | Task = "digits-mlp",
     ``torch.manual_seed(seed)``), ``data`` and ``heldout`` are ``(inputs, targets)``
     tensors or DataLoaders, ``loss(outputs, targets)`` a tensor (default cross-entropy),
     ``metric(outputs, targets)`` a float, higher is better (default accuracy; None: the
-    held-out loss). ``seeds``: how many (0, 1, ...) or which. Unset options take the
-    task's defaults. ``results.write_report(out)`` writes the same report as the CLI.
+    held-out loss). ``seeds``: how many (0, 1, ...) or which. ``schedule``
+    (``optimlab.schedules``: constant, linear, cosine, wsd), ``warmup`` (fraction of the
+    steps, or steps) and ``clip`` (max gradient norm; 0: none) go to ``optimlab.recipe``
+    and ``optimlab.clip_grad_norm``. Unset options take the task's defaults.
+    ``results.write_report(out)`` writes the same report as the CLI.
     """
     chosen = resolve_task(task, model, data, heldout, loss, metric)
     specs = resolve_specs(chosen, optimizers)

@@ -42,6 +42,22 @@ def positive_float(text: str) -> float:
     return value
 
 
+def warmup_value(text: str) -> int | float:
+    """'100' is a number of steps, '0.1' a fraction of them (as optimlab.schedules reads)."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def clip_value(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is invalid; valid: a norm > 0, or 0 for "
+                                         "no clipping")
+    return value
+
+
 def add_training_options(parser: argparse.ArgumentParser, seeds: int) -> None:
     """Options shared by compare and sweep."""
     parser.add_argument("--task", default="digits-mlp",
@@ -71,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     compare = commands.add_parser("compare", help="train optimizers side by side; report")
     add_training_options(compare, seeds=3)
+    compare.add_argument("--schedule", help="lr schedule after the warmup: constant, linear, "
+                         "cosine or wsd (optimlab.schedules; default: the task's)")
+    compare.add_argument("--warmup", type=warmup_value,
+                         help="warmup: a fraction of the steps (0.1) or a number of steps "
+                              "(100) (default: the task's)")
+    compare.add_argument("--clip", type=clip_value,
+                         help="clip the gradient norm at this value; 0: no clipping "
+                              "(default: the task's)")
     sweep = commands.add_parser("sweep", help="final metric vs learning rate, per optimizer")
     add_training_options(sweep, seeds=1)
     sweep.add_argument("--lrs", nargs="+", type=positive_float, metavar="LR",

@@ -57,7 +57,9 @@ def compare_command(arguments: argparse.Namespace) -> int:
         task = get_task(arguments.task)
         specs = resolve_specs(task, arguments.optimizers)
         settings = resolve_settings(task, steps=arguments.steps, epochs=arguments.epochs,
-                                    seeds=arguments.seeds, batch_size=arguments.batch_size)
+                                    seeds=arguments.seeds, batch_size=arguments.batch_size,
+                                    schedule=arguments.schedule, warmup=arguments.warmup,
+                                    clip=arguments.clip)
         return task, specs, settings, new_run_folder(arguments.out, task.name)
 
     task, specs, settings, folder = checked(prepare)

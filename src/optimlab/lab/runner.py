@@ -14,8 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from torch.optim.lr_scheduler import LRScheduler
 from tqdm.auto import tqdm
 
+import optimlab
 from optimlab.lab.problems import Problem
 from optimlab.lab.records import DIVERGED, FINISHED, Run
 from optimlab.lab.results import Results
@@ -46,6 +48,12 @@ class Settings:
                 raise ValueError(f"{name}={getattr(self, name)} is invalid; valid: >= 1")
         if not self.seeds:
             raise ValueError("seeds is empty; valid: at least one seed")
+        clip = self.training.clip
+        if clip is not None and not clip > 0:
+            raise ValueError(f"clip={clip!r} is invalid; valid: a max gradient norm > 0, or "
+                             "None for no clipping")
+        # refuse a bad schedule or warmup now, before any training
+        optimlab.schedules.get(self.training.schedule, self.steps, self.training.warmup)
 
     @property
     def log_every(self) -> int:
@@ -73,22 +81,41 @@ class Stopwatch:
         self.elapsed += time.perf_counter() - self._start
 
 
-def build_optimizer(task: Task, spec: OptimizerSpec, problem: Problem,
-                    training: Training) -> torch.optim.Optimizer:
-    """The spec's optimizer over the problem's parameters, at the task's default lr."""
-    return spec.build(list(problem.model.parameters()), task.default_lr(spec.name))
+def build_training(task: Task, spec: OptimizerSpec, problem: Problem,
+                   settings: Settings) -> tuple[torch.optim.Optimizer, LRScheduler]:
+    """The spec's optimizer and its lr scheduler, from ``optimlab.recipe``.
+
+    The lr and weight decay are the spec's (its overrides, else the task's lr, else the
+    class's defaults); the schedule and warmup the settings'. With ``decay_groups`` the
+    parameters are split by ``optimlab.param_groups`` so that biases and norms do not
+    decay; otherwise they form one group.
+    """
+    keywords = spec.keywords(task.default_lr(spec.name))
+    resolved = spec.build([torch.nn.Parameter(torch.ones(1))], keywords.get("lr")).defaults
+    lr, weight_decay = resolved["lr"], resolved["weight_decay"]
+    model = problem.model
+    groups = (optimlab.param_groups(model, weight_decay) if settings.training.decay_groups
+              else [{"params": list(model.parameters())}])
+    options = {k: v for k, v in keywords.items() if k not in ("lr", "weight_decay")}
+    return optimlab.recipe(groups, lr=lr, weight_decay=weight_decay,
+                           total_steps=settings.steps, warmup=settings.training.warmup,
+                           schedule=settings.training.schedule, optimizer=spec.cls, **options)
 
 
-def train_step(problem: Problem, optimizer: torch.optim.Optimizer) -> float:
-    """One step; returns the batch loss, or a non-finite value without stepping."""
+def train_step(problem: Problem, optimizer: torch.optim.Optimizer, scheduler: LRScheduler,
+               clip: float | None) -> tuple[float, float]:
+    """One step: (batch loss, gradient norm before clipping). A non-finite loss is
+    returned without stepping (the run has diverged)."""
     loss = problem.loss(problem.next_batch())
     value = loss.item()
     if not math.isfinite(value):
-        return value
+        return value, math.nan
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    grad_norm = optimlab.clip_grad_norm(optimizer, math.inf if clip is None else clip)
     optimizer.step()
-    return value
+    scheduler.step()
+    return value, grad_norm
 
 
 def scores(problem: Problem) -> dict[str, float]:
@@ -105,15 +132,16 @@ def train(task: Task, spec: OptimizerSpec, seed: int, settings: Settings,
     """Train one (spec, seed) run and return its records; ``advance(n)`` is told of every
     ``n`` steps done (the progress bar)."""
     problem = task.make(seed, settings.batch_size)
-    optimizer = build_optimizer(task, spec, problem, settings.training)
-    run = Run(task.name, spec.label, seed, lr=optimizer.param_groups[0]["lr"])
+    optimizer, scheduler = build_training(task, spec, problem, settings)
+    run = Run(task.name, spec.label, seed, lr=scheduler.base_lrs[0])
     run.add(0, 0.0, scores(problem))
-    clock, losses = Stopwatch(), []
+    clock, losses, norms = Stopwatch(), [], []
     for step in range(1, settings.steps + 1):
         lr = optimizer.param_groups[0]["lr"]
         with clock:
-            loss = train_step(problem, optimizer)
+            loss, grad_norm = train_step(problem, optimizer, scheduler, settings.training.clip)
         losses.append(loss)
+        norms.append(grad_norm)
         run.steps_done, run.train_time = step, clock.elapsed
         advance(1)
         if not math.isfinite(loss):
@@ -122,8 +150,9 @@ def train(task: Task, spec: OptimizerSpec, seed: int, settings: Settings,
             advance(settings.steps - step)
             return run
         if step % settings.log_every == 0 or step == settings.steps:
-            run.add(step, clock.elapsed, {"train_loss": sum(losses) / len(losses), "lr": lr})
-            losses = []
+            run.add(step, clock.elapsed, {"train_loss": sum(losses) / len(losses), "lr": lr,
+                                          "grad_norm": sum(norms) / len(norms)})
+            losses, norms = [], []
         if settings.is_eval_step(step):
             run.add(step, clock.elapsed, scores(problem))
     run.status = FINISHED
