@@ -125,7 +125,8 @@ def draw_curves(axes, groups: dict[str, Sequence[Run]], metric: str, x: str,
 
 def curves(groups: dict[str, Sequence[Run]], metric: str, title: str, xlabel: str,
            ylabel: str, x: str = "step", target: float | None = None,
-           zoom: bool = False, log: bool | None = None) -> Figure:
+           zoom: bool = False, log: bool | None = None,
+           target_label: str = "target") -> Figure:
     """Mean over seeds as a line and min–max over seeds as a band, per optimizer.
 
     ``zoom`` adds a panel on the right with the second half of the x range on its own y
@@ -150,7 +151,8 @@ def curves(groups: dict[str, Sequence[Run]], metric: str, title: str, xlabel: st
         axes[1].set_title("second half, zoomed")
     for panel in axes:
         if target is not None:
-            panel.axhline(target, color="black", linestyle="--", linewidth=1, label="target")
+            panel.axhline(target, color="black", linestyle="--", linewidth=1,
+                          label=target_label)
     if diverged:
         main.plot([], [], marker="X", color="white", markeredgecolor="black",
                   linestyle="none", label="diverged (loss → non-finite)")
@@ -171,8 +173,8 @@ def lr_figure(groups: dict[str, Sequence[Run]], title: str) -> Figure:
         every += values
         axes.plot(steps, values, color=palette[label], label=label,
                   linewidth=1.2 + 1.0 * (len(groups) - 1 - index), solid_capstyle="butt")
-    if spans_decades(every):
-        axes.set_yscale("log")
+    if spans_decades([v for v in every if v > 0]):
+        axes.set_yscale("log")  # lrs decades apart; a warmup's lr 0 falls off the axis
     legend_outside(axes)
     return figure
 

@@ -30,7 +30,8 @@ def band_text(seeds: int) -> str:
 
 
 def compare_pictures(results: Results) -> list[Picture]:
-    """Loss vs step and vs time, the headline metric, the lr, the parameters' norm."""
+    """Loss vs step and vs time, the headline metric, the lr, the gradient's norm and the
+    parameters' norm."""
     task, settings = results.task, results.settings
     groups = {label: results.runs_of(label) for label in results.labels
               if results.runs_of(label)}
@@ -60,6 +61,14 @@ def compare_pictures(results: Results) -> list[Picture]:
                 f"The lr of each optimizer's first param group, as the runs used it "
                 f"(schedule: {settings.training.schedule}).",
                 figures.png(figures.lr_figure(groups, f"{task.name}: learning rate"))),
+        Picture("grad_norm", "gradient norm vs step",
+                band + "The global L2 norm of the gradient before clipping "
+                "(optimlab.clip_grad_norm), mean over each logging interval"
+                + (f"; dashed: the clipping threshold {number(settings.training.clip)}."
+                   if settings.training.clip else "; no clipping."),
+                figures.png(draw(groups, "grad_norm", f"{task.name}: gradient norm",
+                                 "step", "‖g‖₂ before clipping",
+                                 target=settings.training.clip, target_label="clip"))),
         Picture("param_norm", "parameter norm vs step",
                 band + "The L2 norm of all parameters together: how far the weights grow, "
                 "and how weight decay (L2 in Adam, decoupled in AdamW) holds them.",

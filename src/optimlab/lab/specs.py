@@ -220,6 +220,8 @@ def parse_spec(text: str) -> OptimizerSpec:
             raise SpecError(f"optimizer spec {text!r}: {item!r} is not key=value")
         if key not in valid_keys(cls):
             raise _unknown_key(text, name, key, cls)
+        if key in overrides:
+            raise SpecError(f"optimizer spec {text!r}: {key} is given twice")
         try:
             overrides[key] = convert(cls, key, raw)
         except ValueError as error:
