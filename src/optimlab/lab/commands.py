@@ -20,7 +20,7 @@ from optimlab.lab.runner import run_all
 from optimlab.lab.specs import NAMED, describe_key, valid_keys
 from optimlab.lab.sweep import lr_grid, sweep, sweep_specs
 from optimlab.lab.tables import Table, compare_table, number, sweep_table, trajectory_table
-from optimlab.lab.tasks import TASKS, get_task
+from optimlab.lab.tasks import GENERIC_LRS, TASKS, get_task
 from optimlab.lab.trajectories import DEFAULT_OPTIMIZERS, trajectories
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -118,13 +118,16 @@ def tasks_command(arguments: argparse.Namespace) -> int:
 def optimizers_command(arguments: argparse.Namespace) -> int:
     tasks = [get_task(arguments.task)] if arguments.task else list(TASKS.values())
     table = Table("Names", ["name", "class", *(f"lr: {task.name}" for task in tasks),
-                            "description"])
+                            "lr: your task", "description"])
     for name, named in NAMED.items():
         lrs = [number(task.default_lr(name)) if task.default_lr(name) else "class default"
                for task in tasks]
-        table.add([name, named.cls.__name__, *lrs, named.description])
+        table.add([name, named.cls.__name__, *lrs, number(GENERIC_LRS[name]),
+                   named.description])
     print(table.to_text())
-    print("\nA spec is a name with options: name:key=value,key=value (pairs as a/b).")
+    print("\nDefault lrs: a spec's lr=... wins; else the task's lr for the name; "
+          "optimlab.lab.compare(..., model=...) tasks use the 'your task' column.")
+    print("A spec is a name with options: name:key=value,key=value (pairs as a/b).")
     print("Options of each class (from its signature and hyperparameter specs):")
     for cls in dict.fromkeys(named.cls for named in NAMED.values()):
         print(f"\n  {cls.__name__}:")

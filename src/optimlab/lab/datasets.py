@@ -48,8 +48,8 @@ def digits(heldout_fraction: float = 0.25) -> Split:
 
 
 @lru_cache(maxsize=1)
-def sparse_features(samples: int = 3000, frequent: int = 10, rare: int = 200,
-                    rare_probability: float = 0.01) -> Split:
+def sparse_features(samples: int = 3000, frequent: int = 50, rare: int = 300,
+                    rare_probability: float = 0.005) -> Split:
     """Binary features for logistic regression, where the informative ones are rare.
 
     ``frequent`` features are on in half of the samples and carry weak weights; ``rare``

@@ -92,6 +92,7 @@ def compare_lead(results: Results) -> list[str]:
             line += (f", reaching the target {number(metric.target)} after "
                      f"{number(winner.steps_to_target)} steps on average")
         lines.append(line + ".")
+    lines += fastest_lines(rows, metric.target)
     diverged = sum(len(row.diverged) for row in rows)
     if diverged:
         lines.append(f"{diverged} run(s) diverged (loss became non-finite); they are marked "
@@ -99,6 +100,22 @@ def compare_lead(results: Results) -> list[str]:
     if results.interrupted:
         lines.append("Interrupted (Ctrl-C): this report shows the runs that finished.")
     return lines
+
+
+def fastest_lines(rows, target: float | None) -> list[str]:
+    """Who reached the target first, in steps and in seconds (the two can differ: an
+    adaptive step costs more than an SGD step)."""
+    reached = [row for row in rows if row.reached == row.runs and row.steps_to_target]
+    if target is None or not reached:
+        return []
+    by_steps = min(reached, key=lambda row: row.steps_to_target)
+    by_time = min(reached, key=lambda row: row.time_to_target)
+    line = (f"First to the target {number(target)} in every seed: {by_steps.optimizer} after "
+            f"{number(by_steps.steps_to_target)} steps")
+    if by_time is by_steps:
+        return [line + f" ({number(by_time.time_to_target)} s of training)."]
+    return [line + f"; in wall-clock time, {by_time.optimizer} "
+                   f"({number(by_time.time_to_target)} s)."]
 
 
 def settings_facts(results: Results) -> list[tuple[str, str]]:

@@ -36,6 +36,10 @@ from optimlab.lab.problems import (
 from optimlab.lab.surfaces import SURFACES, SurfaceProblem
 
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
+# lrs for a task of your own, where nothing is known about it: the common starting points
+# (torch's own SGD default, 1e-3, is too small to learn anything in a few hundred steps)
+GENERIC_LRS = {"sgd": 0.05, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01,
+               "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3}
 
 
 @dataclass(frozen=True)
@@ -159,19 +163,19 @@ ACCURACY = Metric("heldout_accuracy", "held-out accuracy", higher_is_better=True
 TASKS: dict[str, Task] = {task.name: task for task in [
     Task("digits-mlp", "handwritten digits (scikit-learn, 8x8), MLP 64-128-128-10, accuracy",
          _digits_problem(models.digits_mlp), ACCURACY, steps=600, batch_size=64,
-         lrs={"sgd": 0.1, "momentum": 0.03, "nesterov": 0.03, "adagrad": 0.03,
-              "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3},
+         lrs={"sgd": 0.3, "momentum": 0.1, "nesterov": 0.1, "adagrad": 0.03,
+              "rmsprop": 3e-3, "adam": 3e-3, "adamw": 3e-3},
          epoch_steps=_digits_epoch, loss_label=CROSS_ENTROPY),
     Task("digits-cnn", "handwritten digits (scikit-learn, 8x8), two-conv CNN, accuracy",
          _digits_problem(models.digits_cnn), ACCURACY, steps=400, batch_size=64,
-         lrs={"sgd": 0.1, "momentum": 0.03, "nesterov": 0.03, "adagrad": 0.03,
-              "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3},
+         lrs={"sgd": 0.3, "momentum": 0.03, "nesterov": 0.03, "adagrad": 0.03,
+              "rmsprop": 3e-3, "adam": 3e-3, "adamw": 3e-3},
          epoch_steps=_digits_epoch, loss_label=CROSS_ENTROPY),
     Task("sparse-features", "logistic regression where the informative features are rare "
          "(generated)", _sparse_problem,
          replace(ACCURACY, target=0.8), steps=600, batch_size=32,
-         lrs={"sgd": 0.3, "momentum": 0.03, "nesterov": 0.03, "adagrad": 0.3,
-              "rmsprop": 0.01, "adam": 0.03, "adamw": 0.03},
+         lrs={"sgd": 0.3, "momentum": 0.1, "nesterov": 0.3, "adagrad": 0.3,
+              "rmsprop": 0.03, "adam": 0.03, "adamw": 0.03},
          optimizers=("sgd", "momentum", "adagrad", "rmsprop", "adam"),
          epoch_steps=_sparse_epoch, loss_label="training loss (logistic, nats)"),
     Task("char-transformer", "tiny GPT (2 blocks, width 64) on the Python docs text in "
@@ -179,9 +183,9 @@ TASKS: dict[str, Task] = {task.name: task for task in [
          _text_problem, Metric("heldout_bpc", "held-out bits per character",
                                higher_is_better=False, target=3.5),
          steps=300, batch_size=16,
-         lrs={"sgd": 0.3, "momentum": 0.03, "nesterov": 0.03, "adagrad": 0.03,
-              "rmsprop": 1e-3, "adam": 3e-3, "adamw": 3e-3},
-         optimizers=("momentum", "rmsprop", "adam", "adamw"),
+         lrs={"sgd": 1.0, "momentum": 0.5, "nesterov": 0.5, "adagrad": 0.03,
+              "rmsprop": 3e-3, "adam": 0.01, "adamw": 0.01},
+         optimizers=("momentum", "rmsprop", "adam", "adamw"), lr_range=(3e-4, 1.0),
          training=Training(schedule="cosine", warmup=0.1, clip=1.0, decay_groups=True),
          epoch_steps=_text_epoch, loss_label="training loss (nats per character)"),
     Task("ravine", "ill-conditioned quadratic (x²/10 + 10y²)/2: steep across, flat along",
@@ -243,6 +247,7 @@ def custom_task(name: str, model: Callable[[], nn.Module], data: Data, *,
     Without ``heldout`` the scores are computed on the training data. ``metric(outputs,
     targets) -> float`` is computed over the whole evaluation set; without one, the
     headline is the evaluation loss. ``model()`` is called after ``torch.manual_seed(seed)``.
+    ``lrs`` maps optimizer names to default lrs (unset: ``GENERIC_LRS``).
     """
     _check_data("data", data)
     if heldout is not None:
@@ -270,4 +275,4 @@ def custom_task(name: str, model: Callable[[], nn.Module], data: Data, *,
                        target) if metric is not None
                 else Metric(f"{prefix}_loss", f"{where} loss", False, target))
     return Task(name, f"your task {name!r}", make, headline, steps, batch_size,
-                dict(lrs or {}), epoch_steps=epoch)
+                {**GENERIC_LRS, **(lrs or {})}, epoch_steps=epoch)

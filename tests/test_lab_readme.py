@@ -1,0 +1,32 @@
+"""The README's `optimlab.lab.compare` example runs as written and writes its report."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from lab_checks import only_folder, read_report
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_lab_example() -> str:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## The lab: optimlab compare"):]
+    return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+
+
+def test_the_readme_example_compares_your_model_and_writes_the_report(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(readme_lab_example(), str(README), "exec"), namespace)
+    rows = namespace["results"].summary()
+    assert [row.optimizer for row in rows] == [
+        "sgd", "momentum", "adam", "adamw:lr=0.003,weight_decay=0.1"]
+    assert all(row.final_mean > 0.8 for row in rows)  # chance: about 0.4
+    folder = only_folder(tmp_path / "runs")
+    assert folder == namespace["folder"] and folder.name.endswith("-wine-mlp")
+    assert len(read_report(folder).rows) == 1 + len(rows)
+    assert "held-out accuracy" in capsys.readouterr().out
