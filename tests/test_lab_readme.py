@@ -27,6 +27,6 @@ def test_the_readme_example_compares_your_model_and_writes_the_report(
         "sgd", "momentum", "adam", "adamw:lr=0.003,weight_decay=0.1"]
     assert all(row.final_mean > 0.8 for row in rows)  # chance: about 0.4
     folder = only_folder(tmp_path / "runs")
-    assert folder == namespace["folder"] and folder.name.endswith("-wine-mlp")
+    assert folder == namespace["folder"].resolve() and folder.name.endswith("-wine-mlp")
     assert len(read_report(folder).rows) == 1 + len(rows)
     assert "held-out accuracy" in capsys.readouterr().out

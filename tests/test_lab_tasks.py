@@ -16,7 +16,7 @@ from optimlab.lab.tasks import TASKS, get_task
 
 # (task, optimizer, steps): short runs, long enough to learn something
 LEARNING = {"digits-mlp": ("adam", 60), "digits-cnn": ("adam", 60),
-            "sparse-features": ("adagrad", 60), "char-transformer": ("adamw", 25),
+            "sparse-features": ("adagrad", 150), "char-transformer": ("adamw", 25),
             "ravine": ("momentum", 40), "rosenbrock": ("adam", 40)}
 
 
@@ -37,7 +37,8 @@ def test_each_task_learns(name: str) -> None:
     run = train(task, parse_spec(optimizer), seed=0, settings=short(name, steps))
     assert run.status == FINISHED and run.steps_done == steps
     losses = run.series("train_loss")[2]
-    assert losses[-1] < 0.8 * losses[0], losses
+    last_quarter = losses[-max(1, len(losses) // 4):]  # minibatch losses are noisy
+    assert sum(last_quarter) / len(last_quarter) < 0.8 * losses[0], losses
     headline = run.series(task.headline.key)[2]
     better = headline[-1] > headline[0] if task.headline.higher_is_better else (
         headline[-1] < headline[0])
