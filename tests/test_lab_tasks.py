@@ -79,6 +79,14 @@ def test_a_diverging_run_is_recorded_at_its_step_and_the_others_go_on() -> None:
     assert rows["sgd:lr=100000"].final_mean is None and rows["adam"].final_mean > 0.3
 
 
+def test_an_optimizer_refusing_a_non_finite_gradient_ends_its_run_as_diverged() -> None:
+    task = get_task("digits-mlp")
+    run = train(task, parse_spec("sgd:lr=1e5,nonfinite=raise"), 0, short("digits-mlp", 30))
+    assert run.status == DIVERGED and run.steps_done == run.diverged_at < 30
+    last = {r.metric: r.value for r in run.records if r.step == run.diverged_at}
+    assert math.isfinite(last["train_loss"]) and not math.isfinite(last["grad_norm"])
+
+
 def test_ctrl_c_keeps_the_runs_that_finished(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     real_train = runner.train

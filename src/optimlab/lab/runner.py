@@ -91,7 +91,8 @@ def build_training(task: Task, spec: OptimizerSpec, problem: Problem,
     decay; otherwise they form one group.
     """
     keywords = spec.keywords(task.default_lr(spec.name))
-    resolved = spec.build([torch.nn.Parameter(torch.ones(1))], keywords.get("lr")).defaults
+    probe = spec.build([torch.nn.Parameter(torch.ones(1))], task.default_lr(spec.name))
+    resolved = probe.defaults  # what the class makes of the spec, its presets included
     lr, weight_decay = resolved["lr"], resolved["weight_decay"]
     model = problem.model
     groups = (optimlab.param_groups(model, weight_decay) if settings.training.decay_groups
@@ -103,19 +104,25 @@ def build_training(task: Task, spec: OptimizerSpec, problem: Problem,
 
 
 def train_step(problem: Problem, optimizer: torch.optim.Optimizer, scheduler: LRScheduler,
-               clip: float | None) -> tuple[float, float]:
-    """One step: (batch loss, gradient norm before clipping). A non-finite loss is
-    returned without stepping (the run has diverged)."""
+               clip: float | None) -> tuple[float, float, bool]:
+    """One step: (batch loss, gradient norm before clipping, whether it diverged).
+
+    A non-finite loss ends the run without stepping; so does an optimizer that refuses a
+    non-finite gradient (``nonfinite="raise"``).
+    """
     loss = problem.loss(problem.next_batch())
     value = loss.item()
     if not math.isfinite(value):
-        return value, math.nan
+        return value, math.nan, True
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = optimlab.clip_grad_norm(optimizer, math.inf if clip is None else clip)
-    optimizer.step()
+    try:
+        optimizer.step()
+    except FloatingPointError:
+        return value, grad_norm, True
     scheduler.step()
-    return value, grad_norm
+    return value, grad_norm, False
 
 
 def scores(problem: Problem) -> dict[str, float]:
@@ -139,13 +146,14 @@ def train(task: Task, spec: OptimizerSpec, seed: int, settings: Settings,
     for step in range(1, settings.steps + 1):
         lr = optimizer.param_groups[0]["lr"]
         with clock:
-            loss, grad_norm = train_step(problem, optimizer, scheduler, settings.training.clip)
+            loss, grad_norm, diverged = train_step(problem, optimizer, scheduler,
+                                                   settings.training.clip)
         losses.append(loss)
         norms.append(grad_norm)
         run.steps_done, run.train_time = step, clock.elapsed
         advance(1)
-        if not math.isfinite(loss):
-            run.add(step, clock.elapsed, {"train_loss": loss})
+        if diverged:
+            run.add(step, clock.elapsed, {"train_loss": loss, "grad_norm": grad_norm})
             run.status, run.diverged_at = DIVERGED, step
             advance(settings.steps - step)
             return run
