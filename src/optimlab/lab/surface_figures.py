@@ -52,11 +52,18 @@ def paths_figure(surface: Surface, runs: dict[str, Run], steps: int) -> Figure:
     axes.grid(False)
     draw_contours(axes, surface)
     palette = colours(list(runs))
-    for label, run in runs.items():
+    for index, (label, run) in enumerate(runs.items()):
         xs, ys = path(run)
         suffix = f" (diverged at step {run.diverged_at})" if run.diverged_at else ""
-        axes.plot(xs, ys, color=palette[label], marker=".", markersize=3, linewidth=1.3,
-                  label=label + suffix, alpha=0.9)
+        # each path thinner than the one before, so that shared stretches show as stripes
+        axes.plot(xs, ys, color=palette[label], marker=".", markersize=3,
+                  linewidth=1.0 + 0.8 * (len(runs) - 1 - index), label=label + suffix,
+                  solid_capstyle="butt")
+        if xs:
+            axes.plot(xs[-1], ys[-1], marker="o", markersize=7, color=palette[label],
+                      markeredgecolor="black", linestyle="none", zorder=6)
+    axes.plot([], [], marker="o", color="white", markeredgecolor="black", linestyle="none",
+              label="end of a path")
     legend_outside(axes)
     return figure
 
