@@ -189,7 +189,7 @@ def sweep_figure(points: dict[str, list], title: str, ylabel: str, higher_is_bet
     floor = axes.get_xaxis_transform()  # x in data, y in axes fraction
     every: list[float] = []
     any_diverged = False
-    for label, series in points.items():
+    for row, (label, series) in enumerate(points.items()):
         scored = [(p.lr, p.final) for p in series if p.final is not None]
         if scored:
             every += [value for _, value in scored]
@@ -198,7 +198,9 @@ def sweep_figure(points: dict[str, list], title: str, ylabel: str, higher_is_bet
         for point in series:
             if point.diverged:
                 any_diverged = True
-                axes.plot(point.lr, 0.03, marker="X", markersize=10, color=palette[label],
+                # one row of ✕ per optimizer along the floor, so that none hides another
+                axes.plot(point.lr, 0.03 + 0.045 * row, marker="X", markersize=9,
+                          color=palette[label],
                           markeredgecolor="black", linestyle="none", transform=floor,
                           clip_on=False)
     if target is not None:
