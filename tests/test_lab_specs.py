@@ -69,6 +69,7 @@ def test_named_specs_and_overrides_convert_by_the_class_specs() -> None:
 
 def test_a_label_parses_back_to_the_same_spec() -> None:
     for text in ["sgd", "adamw:betas=0.9/0.95,weight_decay_form=independent,weight_decay=0.1",
+                 "adam:lr=0.000123456789,eps=1e-7",
                  "rmsprop:eps_placement=inside,centered=true", "adam:engine=reference"]:
         spec = parse_spec(text)
         assert parse_spec(spec.label) == spec

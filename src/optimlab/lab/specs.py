@@ -66,7 +66,8 @@ def value_text(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return str(value).lower()
     if isinstance(value, float):
-        return f"{value:g}"
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)  # never round a value away
     if isinstance(value, (tuple, list)):
         return "/".join(value_text(item) for item in value)
     if isinstance(value, torch.dtype):
