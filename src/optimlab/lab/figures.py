@@ -175,6 +175,9 @@ def lr_figure(groups: dict[str, Sequence[Run]], title: str) -> Figure:
                   linewidth=1.2 + 1.0 * (len(groups) - 1 - index), solid_capstyle="butt")
     if spans_decades([v for v in every if v > 0]):
         axes.set_yscale("log")  # lrs decades apart; a warmup's lr 0 falls off the axis
+        peaks = [max(runs[0].series("lr")[2], default=0) for runs in groups.values() if runs]
+        # a decay to 0 would stretch the axis down to 1e-7: show two decades below the peaks
+        axes.set_ylim(bottom=min(p for p in peaks if p > 0) / 100)
     legend_outside(axes)
     return figure
 
