@@ -33,7 +33,10 @@ def load_rmsprop_tf() -> type:
         pass
     else:
         return RMSpropTF
-    spec = importlib.util.find_spec("timm")
+    try:
+        spec = importlib.util.find_spec("timm")
+    except (ImportError, ValueError):
+        spec = None
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("timm is not installed (pip install --no-deps timm)",
                     allow_module_level=True)
