@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 from conformance import Problem, assert_conforms, gradients, make_problem
 
 jax = pytest.importorskip(
     "jax", reason="JAX is not installed (pip install 'optimlab[conformance]')")
+np = pytest.importorskip("numpy", reason="NumPy is not installed (JAX needs it)")
 optax = pytest.importorskip(
     "optax", reason="optax is not installed (pip install 'optimlab[conformance]')")
 jax.config.update("jax_enable_x64", True)  # fp64 arrays: compare at 1e-10

@@ -3,7 +3,7 @@
 Each accepts every keyword its torch.optim namesake accepts (torch 2.13), in the same
 positions, with the same meaning and default, plus the convention options of the seeds.
 A keyword left at ``None`` takes the preset's default; ``preset="torch"`` (the default)
-gives torch.optim's defaults, ``"keras"`` Keras 3's (TensorFlow 2's), ``"optax"`` optax's
+gives torch.optim's defaults, ``"keras"`` Keras 3's, ``"optax"`` optax's
 and, for RMSprop, ``"timm_tf"`` timm's RMSpropTF: each preset sets that framework's
 conventions (where ε goes, where the lr meets the momentum, how weight decay acts, what
 the accumulators start at) and its default numbers. Where a framework has no default
@@ -130,6 +130,7 @@ class SGD(Optimizer):
                                 "momentum_form='ema' (its gradient weight is 1 - momentum); "
                                 "valid: dampening=0")
 
+
 _ADAGRAD_TORCH = {**TORCH_RUN_OPTIONS, "lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0,
                   "initial_accumulator_value": 0.0, "eps": 1e-10, "eps_placement": "outside"}
 # keras.optimizers.Adagrad and optax.adagrad (scale_by_rss) alike: G₀ = 0.1, g / √(G + 1e-7)
@@ -183,6 +184,7 @@ class Adagrad(Optimizer):
         for group in self.param_groups:
             for param in group["params"]:
                 ensure_state(self.rule, self.hyper(group), param, self.state[param])
+
 
 _RMSPROP_TORCH = {**TORCH_RUN_OPTIONS, "lr": 1e-2, "alpha": 0.99, "eps": 1e-8,
                   "weight_decay": 0.0, "momentum": 0.0, "centered": False, "capturable": False,
@@ -245,6 +247,7 @@ class RMSprop(Optimizer):
                      initial_accumulator_value=initial_accumulator_value,
                      weight_decay_form=weight_decay_form, state_dtype=state_dtype)
         super().__init__(params, given, preset=preset, engine=engine, nonfinite=nonfinite)
+
 
 _ADAM_TORCH = {**TORCH_RUN_OPTIONS, "lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8,
                "weight_decay": 0.0, "amsgrad": False, "capturable": False,
