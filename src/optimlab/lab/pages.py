@@ -63,7 +63,8 @@ def compare_pictures(results: Results) -> list[Picture]:
                 figures.png(figures.lr_figure(groups, f"{task.name}: learning rate"))),
         Picture("grad_norm", "gradient norm vs step",
                 band + "The global L2 norm of the gradient before clipping "
-                "(optimlab.clip_grad_norm), mean over each logging interval"
+                "(optimlab.clip_grad_norm): the mean over each logging interval when "
+                "clipping, else its value at the logged step"
                 + (f"; dashed: the clipping threshold {number(settings.training.clip)}."
                    if settings.training.clip else "; no clipping."),
                 figures.png(draw(groups, "grad_norm", f"{task.name}: gradient norm",

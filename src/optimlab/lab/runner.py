@@ -30,7 +30,9 @@ class Settings:
     """How long and how each run trains, and how often it is measured.
 
     The training loss is logged ``log_points`` times per run (the mean over the steps
-    since the last point, so no step goes unseen); the evaluation metrics
+    since the last point, so no step goes unseen), with the lr and the gradient norm
+    (the mean over the interval when clipping, else measured at the logged step); the
+    evaluation metrics
     ``eval_points`` times, plus once before the first step. ``eval_points=None``
     evaluates after every step (the trajectories need every position).
     """
@@ -62,6 +64,9 @@ class Settings:
     @property
     def eval_every(self) -> int:
         return 1 if self.eval_points is None else max(1, self.steps // self.eval_points)
+
+    def is_log_step(self, step: int) -> bool:
+        return step % self.log_every == 0 or step == self.steps
 
     def is_eval_step(self, step: int) -> bool:
         return step % self.eval_every == 0 or step == self.steps
@@ -104,11 +109,13 @@ def build_training(task: Task, spec: OptimizerSpec, problem: Problem,
 
 
 def train_step(problem: Problem, optimizer: torch.optim.Optimizer, scheduler: LRScheduler,
-               clip: float | None) -> tuple[float, float, bool]:
+               clip: float | None, measure: bool) -> tuple[float, float, bool]:
     """One step: (batch loss, gradient norm before clipping, whether it diverged).
 
-    A non-finite loss ends the run without stepping; so does an optimizer that refuses a
-    non-finite gradient (``nonfinite="raise"``).
+    The norm comes from ``optimlab.clip_grad_norm``: on every step when clipping, else
+    (max_norm=inf: measure only) when ``measure`` asks for it — it costs as much as a
+    small model's optimizer step. A non-finite loss ends the run without stepping; so does
+    an optimizer that refuses a non-finite gradient (``nonfinite="raise"``).
     """
     loss = problem.loss(problem.next_batch())
     value = loss.item()
@@ -116,7 +123,9 @@ def train_step(problem: Problem, optimizer: torch.optim.Optimizer, scheduler: LR
         return value, math.nan, True
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    grad_norm = optimlab.clip_grad_norm(optimizer, math.inf if clip is None else clip)
+    grad_norm = math.nan
+    if clip is not None or measure:
+        grad_norm = optimlab.clip_grad_norm(optimizer, math.inf if clip is None else clip)
     try:
         optimizer.step()
     except FloatingPointError:
@@ -145,11 +154,13 @@ def train(task: Task, spec: OptimizerSpec, seed: int, settings: Settings,
     clock, losses, norms = Stopwatch(), [], []
     for step in range(1, settings.steps + 1):
         lr = optimizer.param_groups[0]["lr"]
+        logged = settings.is_log_step(step)
         with clock:
             loss, grad_norm, diverged = train_step(problem, optimizer, scheduler,
-                                                   settings.training.clip)
+                                                   settings.training.clip, measure=logged)
         losses.append(loss)
-        norms.append(grad_norm)
+        if not math.isnan(grad_norm):
+            norms.append(grad_norm)
         run.steps_done, run.train_time = step, clock.elapsed
         advance(1)
         if diverged:
@@ -157,9 +168,10 @@ def train(task: Task, spec: OptimizerSpec, seed: int, settings: Settings,
             run.status, run.diverged_at = DIVERGED, step
             advance(settings.steps - step)
             return run
-        if step % settings.log_every == 0 or step == settings.steps:
+        if logged:
             run.add(step, clock.elapsed, {"train_loss": sum(losses) / len(losses), "lr": lr,
-                                          "grad_norm": sum(norms) / len(norms)})
+                                          "grad_norm": sum(norms) / len(norms) if norms
+                                          else math.nan})
             losses, norms = [], []
         if settings.is_eval_step(step):
             run.add(step, clock.elapsed, scores(problem))

@@ -162,7 +162,7 @@ ACCURACY = Metric("heldout_accuracy", "held-out accuracy", higher_is_better=True
 
 TASKS: dict[str, Task] = {task.name: task for task in [
     Task("digits-mlp", "handwritten digits (scikit-learn, 8x8), MLP 64-128-128-10, accuracy",
-         _digits_problem(models.digits_mlp), ACCURACY, steps=600, batch_size=64,
+         _digits_problem(models.digits_mlp), ACCURACY, steps=400, batch_size=64,
          lrs={"sgd": 0.3, "momentum": 0.1, "nesterov": 0.1, "adagrad": 0.03,
               "rmsprop": 3e-3, "adam": 3e-3, "adamw": 3e-3},
          epoch_steps=_digits_epoch, loss_label=CROSS_ENTROPY),
