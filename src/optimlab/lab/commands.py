@@ -45,7 +45,7 @@ def progress(arguments: argparse.Namespace) -> bool | None:
 def finish(folder: Path, tables: list[Table], interrupted: bool) -> int:
     """Print the tables and where the report is; the exit status."""
     for table in tables:
-        print(table.to_text(), end="\n\n")
+        print(f"{table.title}:\n" if table.title else "", table.to_text(), sep="", end="\n\n")
     if interrupted:
         print("interrupted: the report shows the runs that finished", file=sys.stderr)
     print(f"report: {folder / 'report.html'}")

@@ -102,7 +102,8 @@ def table_html(table: Table) -> str:
         ("<tr class=\"flagged\">" if flag else "<tr>")
         + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
         for row, flag in zip(table.rows, table.flagged, strict=True))
-    return (f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    title = f"<h3>{html.escape(table.title)}</h3>" if table.title else ""
+    return (f"{title}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
             f"<p class=\"caption\">{html.escape(table.caption)}</p>")
 
 

@@ -10,12 +10,14 @@ from optimlab.lab.results import Results, Summary
 
 @dataclass
 class Table:
-    """A caption, a header and rows of cells; ``flagged[i]`` marks row i (e.g. diverged)."""
+    """A caption, a header and rows of cells; ``flagged[i]`` marks row i (e.g. diverged);
+    an optional title when a page has several tables."""
 
     caption: str
     header: list[str]
     rows: list[list[str]] = field(default_factory=list)
     flagged: list[bool] = field(default_factory=list)
+    title: str = ""
 
     def add(self, cells: list[str], flag: bool = False) -> None:
         self.rows.append(cells)
@@ -100,7 +102,7 @@ def trajectory_table(results: Results) -> Table:
                  f"{results.settings.steps} steps from the start point; steps until the "
                  f"distance first fell to {number(metric.target)}."),
         header=["optimizer", "lr", "final f(x, y)", f"final {metric.label}",
-                "steps to target", "diverged"])
+                "steps to target", "diverged"], title=results.task.name)
     for row in results.summary():
         run = results.runs_of(row.optimizer)[0]
         table.add([row.optimizer, number(row.lr), number(run.last("train_loss")),
