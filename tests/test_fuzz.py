@@ -135,6 +135,9 @@ def runs(draw, name: str | None = None, dtype: torch.dtype | None = None,
         kwargs["lr"] = torch.tensor(kwargs["lr"])  # a tensor lr, as schedulers may set
     layouts = draw(st.lists(st.sampled_from(LAYOUTS), min_size=1, max_size=3))
     magnitude = draw(st.sampled_from(MAGNITUDES[dtype, state_dtype]))
+    # L2 decay adds λθ to g: keep (g + λθ)² representable where the moments are kept
+    effective = 4 * magnitude * (1 + (decay if form == "l2" else 0))
+    assume(effective**2 < torch.finfo(storage).max)
     steps = draw(st.integers(1, 5))
     added_at = draw(st.none() | st.integers(0, steps - 1))
     added_layouts = draw(st.lists(st.sampled_from(LAYOUTS), min_size=1, max_size=2)) \

@@ -150,10 +150,15 @@ def _check(owner: str, optimizer: Optimizer, state_dict: Mapping[str, Any]) -> N
         keys = set(optimizer.rule.state_keys(hp)) | {"step"}
         for position, (param, saved_id) in enumerate(zip(group["params"], saved["params"],
                                                          strict=True)):
-            entry = state_dict["state"].get(saved_id)
-            if entry is None:
-                continue
             label = param_label(group, index, position)
+            if saved_id not in state_dict["state"]:
+                continue
+            entry = state_dict["state"][saved_id]
+            if not isinstance(entry, Mapping):
+                raise ValueError(f"{owner}: the state of parameter {label} is {entry!r}, not a "
+                                 "dict of tensors (ZeroRedundancyOptimizer.load_state_dict "
+                                 "sets other ranks' entries of the dict it is given to None: "
+                                 "load a fresh copy)")
             unknown = sorted(set(entry) - keys)
             if unknown:
                 raise ValueError(f"{owner}: the state of parameter {label} holds {unknown}, "

@@ -53,6 +53,26 @@ def _listed(owner: str, params: Any) -> list[Any]:
     return list(params)
 
 
+def _gradient_values(grad: Tensor) -> Tensor:
+    """The numbers of a gradient: a sparse one's values, a complex one's (re, im) pairs."""
+    values = grad.coalesce().values() if grad.is_sparse else grad
+    return torch.view_as_real(values) if values.is_complex() else values
+
+
+def _finite(tensors: list[Tensor]) -> bool:
+    """True if no tensor holds a NaN or an Inf (tensors on one device).
+
+    max |x| is NaN or Inf exactly when x holds one: a single reading pass. On DTensors
+    (FSDP2) the max is a Partial("max") that is reduced over every shard before it is
+    read, so all ranks get the same answer; ``bool(isfinite(x).all())`` would read only
+    the local shard's.
+    """
+    tensors = [t for t in tensors if t.numel()]
+    if not tensors:
+        return True
+    return bool(torch.stack(torch._foreach_norm(tensors, float("inf"))).isfinite().all())
+
+
 class Optimizer(torch.optim.Optimizer):
     """Base class of optimlab's optimizers.
 
@@ -242,17 +262,10 @@ class Optimizer(torch.optim.Optimizer):
         by_device: dict[torch.device, list[Tensor]] = {}
         for group in self.param_groups:
             for param in group["params"]:
-                grad = param.grad
-                if grad is None:
-                    continue
-                values = grad.coalesce().values() if grad.is_sparse else grad
-                values = torch.view_as_real(values) if values.is_complex() else values
-                if values.numel():
+                if param.grad is not None:
+                    values = _gradient_values(param.grad)
                     by_device.setdefault(values.device, []).append(values)
-        # max |g| is NaN or Inf exactly when g holds a NaN or an Inf: one reading pass per
-        # device. On DTensor gradients (FSDP2) the max is taken over every shard.
-        return all(bool(torch.stack(torch._foreach_norm(values, float("inf"))).isfinite().all())
-                   for values in by_device.values())
+        return all(_finite(values) for values in by_device.values())
 
     def _agree(self, finite: bool) -> bool:
         """True if ``finite`` on every rank of ``nonfinite_group`` (a collective call)."""
@@ -267,11 +280,7 @@ class Optimizer(torch.optim.Optimizer):
     def _first_nonfinite(self) -> str:
         for index, group in enumerate(self.param_groups):
             for position, param in enumerate(group["params"]):
-                grad = param.grad
-                if grad is None:
-                    continue
-                values = grad.coalesce().values() if grad.is_sparse else grad
-                if not torch.isfinite(values).all():
+                if param.grad is not None and not _finite([_gradient_values(param.grad)]):
                     return param_label(group, index, position)
         return "(unknown)"
 
