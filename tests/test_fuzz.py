@@ -103,8 +103,10 @@ def options(draw, name: str, storage: torch.dtype) -> dict[str, Any]:
                 "eps_placement": draw(st.sampled_from(["outside", "inside"]))}
     if name == "RMSprop":
         alpha, centered = _betas(draw), draw(st.booleans())
-        if centered and alpha == 0:  # s = g² − g² ≡ 0: the step is η·g/ε, huge for a tiny ε
-            eps = max(eps, 1e-3)
+        if centered and alpha < 1e-4:
+            # s = E[g²] − E[g]² starts at α(1 − α)g² (0 at α = 0): the step η·g/(√s + ε)
+            # is then about η/√α, or η·g/ε, and only ε = 1 keeps it in range
+            eps = 1.0
         return {"alpha": alpha, "eps": eps, "momentum": _betas(draw), "centered": centered,
                 "eps_placement": draw(st.sampled_from(["outside", "inside"]))}
     return {"betas": (_betas(draw), _betas(draw)), "eps": eps, "amsgrad": draw(st.booleans()),
