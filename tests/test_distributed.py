@@ -7,7 +7,8 @@
   consolidated state dict loads back into a ZeRO optimizer and into a plain one.
 * FSDP2 (fully_shard, DTensor params): every registry case gives the unsharded result; a
   NaN in one rank's shard skips or raises on both; state round-trips bitwise through
-  torch.distributed.checkpoint (get/set_state_dict, dcp.save/load), skip count included.
+  torch.distributed.checkpoint (get/set_state_dict, dcp.save/load), skip count included;
+  the reference engine's ops on DTensors FSDP2 does not make (complex, replicated, tensor lr).
 
 Each test spawns its two processes once and runs all its checks in them (a process start
 costs seconds); the workers report numbers and the test asserts on them.
@@ -154,6 +155,14 @@ def _ddp_zero_worker(rank: int, port: int, folder: str) -> None:
     zero.step()
     results["zero_nan_skipped"] = zero.optim.skipped_steps == 1 and _same(before,
                                                                           _locals(model))
+    zero.optim.nonfinite = "raise"  # the same gradients: both ranks refuse the step
+    try:
+        zero.step()
+        results["zero_nan_raised"] = "stepped"
+    except FloatingPointError as error:
+        results["zero_nan_raised"] = str(error)
+    results["zero_nan_unchanged"] = _same(before, _locals(model))
+    zero.optim.nonfinite = "skip"
 
     # consolidated state dict -> file -> a fresh ZeRO optimizer and a plain AdamW
     zero.consolidate_state_dict(to=0)
@@ -196,7 +205,9 @@ def test_ddp_and_zero(tmp_path) -> None:
         assert found["ddp_nan_skipped"], rank
         assert 0 < found["zero_local_params"] < 6, rank  # each rank holds a shard
         assert found["zero"] < 1e-12, (rank, found["zero"])
-        assert found["zero_nan_skipped"], rank
+        assert found["zero_nan_skipped"] and found["zero_nan_unchanged"], rank
+        where = "parameter group 0, index" if rank == 1 else "a parameter on another rank"
+        assert where in found["zero_nan_raised"], found["zero_nan_raised"]
         assert found["zero_saved_skipped"] == [1] and found["zero_resumed_skipped"] == 1
         assert found["zero_resumed_exact"], rank
         assert "load a fresh copy" in found["zero_cleared_entries"], rank
@@ -257,6 +268,42 @@ def _dcp_round_trip(model, optimizer, case, named, data, rank, checkpoint) -> li
     return [_same(_locals(model), _locals(resumed)), resumed_optimizer.skipped_steps]
 
 
+def _dtensor_ops() -> dict[str, float]:
+    """The reference engine's ops on DTensors FSDP2 does not make: a complex param sharded
+    on dim 0 (view_as_real), a replicated one, a tensor lr (.item()); every optimizer,
+    against the same step on plain tensors."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import Replicate, Shard, distribute_tensor
+
+    mesh = init_device_mesh("cpu", (WORLD,))
+    gen = torch.Generator().manual_seed(3)
+    differences = {}
+    for name in ("SGD", "Adagrad", "RMSprop", "Adam", "AdamW"):
+        values = [torch.randn(4, 3, dtype=torch.complex128, generator=gen),
+                  torch.randn(5, dtype=torch.float64, generator=gen)]
+        grads = [[torch.randn(v.shape, dtype=v.dtype, generator=gen) for v in values]
+                 for _ in range(STEPS)]
+        placements = [[Shard(0)], [Replicate()]]
+        sharded = [nn.Parameter(distribute_tensor(v, mesh, p))
+                   for v, p in zip(values, placements, strict=True)]
+        plain = [v.clone().requires_grad_() for v in values]
+        kwargs = {"lr": torch.tensor(0.01), "weight_decay": 0.1}
+        if name in ("SGD", "RMSprop"):
+            kwargs["momentum"] = 0.9
+        mine = getattr(optimlab, name)(sharded, nonfinite="skip", **kwargs)
+        other = getattr(optimlab, name)(plain, **kwargs)
+        for step_grads in grads:
+            for param, grad, placement in zip(sharded, step_grads, placements, strict=True):
+                param.grad = distribute_tensor(grad, mesh, placement)
+            for param, grad in zip(plain, step_grads, strict=True):
+                param.grad = grad.clone()
+            mine.step()
+            other.step()
+        differences[name] = max((p.full_tensor() - q).abs().max().item()
+                                for p, q in zip(sharded, plain, strict=True))
+    return differences
+
+
 def _fsdp_worker(rank: int, port: int, folder: str) -> None:
     from torch.distributed.tensor import DTensor
 
@@ -277,6 +324,8 @@ def _fsdp_worker(rank: int, port: int, folder: str) -> None:
         if case in DCP_CASES:
             results["dcp"][case.id] = _dcp_round_trip(model, optimizer, case, named, data,
                                                       rank, os.path.join(folder, str(index)))
+
+    results["dtensor"] = _dtensor_ops()
 
     # NaN in rank 0's shard only: the DTensor max spans the shards, both ranks agree
     for policy in ("skip", "raise"):
@@ -304,6 +353,8 @@ def test_fsdp2_and_distributed_checkpoint(tmp_path) -> None:
             assert difference < 1e-12, (rank, case, difference)
         for case, (exact, skipped) in found["dcp"].items():
             assert exact and skipped == 1, (rank, case, exact, skipped)
+        assert found["dtensor"] == dict.fromkeys(["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"],
+                                                 0.0), found["dtensor"]
         assert found["nan_skip"] == ["skipped 1", True], rank
         message, unchanged = found["nan_raise"]
         # rank 0 names the parameter; rank 1's shard is finite, yet it refuses the step too

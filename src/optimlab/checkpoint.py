@@ -18,8 +18,8 @@ or raises a ``ValueError`` that says why, before torch's loader touches anything
 
 Either way the result is checked: as many groups and parameters per group as the optimizer
 has; no hyperparameter that belongs to another optimlab optimizer (Adam's ``betas`` in an
-SGD checkpoint); valid hyperparameters; state tensors named as this optimizer names them
-and shaped as their parameters.
+SGD checkpoint); valid hyperparameters; every saved moment (``exp_avg``, ``sum``, ...)
+shaped as its parameter; no state entry that is not a dict.
 """
 
 from __future__ import annotations
@@ -89,11 +89,9 @@ def _by_name(owner: str, optimizer: Optimizer, saved: Mapping[str, Any]) -> Stat
         new_group = {k: v for k, v in settings.items() if k not in NOT_SETTINGS}
         new_group["params"] = list(range(position, position + len(group["params"])))
         new_group["param_names"] = list(group["param_names"])
-        for name, param in zip(group["param_names"], group["params"], strict=True):
+        for name in group["param_names"]:
             if name in by_name and by_name[name][1] in saved["state"]:
-                entry = saved["state"][by_name[name][1]]
-                _check_shapes(owner, repr(name), param, entry)
-                state[position] = entry
+                state[position] = saved["state"][by_name[name][1]]
             position += 1
         groups.append(new_group)
     fresh = [name for name in current if name not in by_name]
@@ -147,7 +145,7 @@ def _check(owner: str, optimizer: Optimizer, state_dict: Mapping[str, Any]) -> N
             raise ValueError(f"{owner}: group {index} of the state dict is invalid: "
                              f"{error}") from None
         hp = optimizer.hyper(settings)
-        keys = set(optimizer.rule.state_keys(hp)) | {"step"}
+        moments = optimizer.rule.state_keys(hp)
         for position, (param, saved_id) in enumerate(zip(group["params"], saved["params"],
                                                          strict=True)):
             label = param_label(group, index, position)
@@ -159,19 +157,18 @@ def _check(owner: str, optimizer: Optimizer, state_dict: Mapping[str, Any]) -> N
                                  "dict of tensors (ZeroRedundancyOptimizer.load_state_dict "
                                  "sets other ranks' entries of the dict it is given to None: "
                                  "load a fresh copy)")
-            unknown = sorted(set(entry) - keys)
-            if unknown:
-                raise ValueError(f"{owner}: the state of parameter {label} holds {unknown}, "
-                                 f"which {type(optimizer).__name__} with these options does "
-                                 f"not keep (it keeps {sorted(keys)}): the state dict was "
-                                 "saved by another optimizer or with other options")
-            _check_shapes(owner, label, param, entry)
+            _check_shapes(owner, label, param, entry, moments)
 
 
-def _check_shapes(owner: str, label: str, param: Tensor, entry: Mapping[str, Any]) -> None:
-    """Every state tensor but the step counter has its parameter's shape."""
-    for key, value in entry.items():
-        if key != "step" and isinstance(value, Tensor) and value.shape != param.shape:
+def _check_shapes(owner: str, label: str, param: Tensor, entry: Mapping[str, Any],
+                  moments: tuple[str, ...]) -> None:
+    """The rule's moments (torch's names), where floating point, have the param's shape: an
+    elementwise rule would otherwise broadcast them silently. Other entries are left to
+    whoever wrote them (a state codec may keep per-block scales beside a moment)."""
+    for key in moments:
+        value = entry.get(key)
+        if isinstance(value, Tensor) and (value.is_floating_point() or value.is_complex()) \
+                and value.shape != param.shape:
             raise ValueError(f"{owner}: the saved {key!r} of parameter {label} has shape "
                              f"{tuple(value.shape)}, the parameter has shape "
                              f"{tuple(param.shape)}; valid: a state dict of this model")
