@@ -8,4 +8,5 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 # The pin comes before the project so that pip never pulls a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[${extras}]"
+# Naming the pin again makes pip refuse, rather than replace torch, should an extra ask.
+.venv/bin/python -m pip install --quiet -e ".[${extras}]" "torch==2.13.0"

@@ -69,12 +69,56 @@ CASES = [
             {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
     *_ours("AdamW", {"lr": 0.01, "weight_decay": 0.05, "weight_decay_form": "independent"},
            {"lr": 0.01, "bias_correction": False, "eps_root": 1e-6}),
+    # the convention switches the framework presets are made of, each alone
+    *_ours("SGD", {"lr": 0.05, "momentum": 0.9, "lr_in_momentum": True},
+           {"lr": 0.05, "momentum": 0.9, "nesterov": True, "lr_in_momentum": True},
+           {"lr": 0.05, "momentum": 0.8, "momentum_form": "ema", "lr_in_momentum": True},
+           {"lr": 0.05, "momentum": 0.9, "dampening": 0.3, "lr_in_momentum": True}),
+    *_ours("RMSprop", {"lr": 0.01, "momentum": 0.9, "lr_in_momentum": True},
+           {"lr": 0.01, "initial_accumulator_value": 1.0, "eps": 1e-3,
+            "eps_placement": "inside"},
+           {"lr": 0.01, "centered": True, "momentum": 0.5, "initial_accumulator_value": 0.5,
+            "lr_in_momentum": True}),
+    *_ours("Adam", {"lr": 0.01, "eps": 1e-2, "eps_placement": "hat"},
+           {"lr": 0.01, "eps": 1e-3, "eps_root": 1e-3, "amsgrad": True, "eps_placement": "hat"},
+           {"lr": 0.01, "eps": 1e-2, "bias_correction": False, "eps_placement": "hat"}),
+    # the framework presets: reference_kwargs spell out each one's settings, as read in
+    # the framework's source (keras/src/optimizers, optax/_src/alias.py, timm/optim)
+    Case("SGD", {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.1, "preset": "keras"},
+         torch_parity=False, reference_kwargs={"lr_in_momentum": True,
+                                               "weight_decay_form": "decoupled"}),
+    Case("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "preset": "optax"},
+         torch_parity=False),
+    Case("Adagrad", {"lr": 0.1, "preset": "keras", "weight_decay": 0.1}, torch_parity=False,
+         reference_kwargs={"initial_accumulator_value": 0.1, "eps": 1e-7,
+                           "eps_placement": "inside", "weight_decay_form": "decoupled"}),
+    Case("Adagrad", {"lr": 0.1, "preset": "optax"}, torch_parity=False,
+         reference_kwargs={"initial_accumulator_value": 0.1, "eps": 1e-7,
+                           "eps_placement": "inside"}),
+    *[Case("RMSprop", {"lr": 0.01, "momentum": 0.9, "centered": centered, "preset": preset},
+           torch_parity=False, reference_kwargs={**settings, "alpha": 0.9,
+                                                 "eps_placement": "inside",
+                                                 "lr_in_momentum": True})
+      for centered, preset, settings in (
+          (False, "keras", {"eps": 1e-7, "weight_decay_form": "decoupled"}),
+          (True, "optax", {"eps": 1e-8}),
+          (False, "timm_tf", {"eps": 1e-10, "initial_accumulator_value": 1.0}))],
+    Case("Adam", {"lr": 0.01, "weight_decay": 0.1, "preset": "keras"}, torch_parity=False,
+         reference_kwargs={"eps": 1e-7, "eps_placement": "hat",
+                           "weight_decay_form": "decoupled"}),
+    Case("Adam", {"lr": 0.01, "eps_root": 1e-6, "preset": "optax"}, torch_parity=False),
+    Case("AdamW", {"lr": 0.01, "preset": "keras"}, torch_parity=False,
+         reference_kwargs={"eps": 1e-7, "eps_placement": "hat", "weight_decay": 4e-3}),
+    Case("AdamW", {"lr": 0.01, "preset": "optax"}, torch_parity=False,
+         reference_kwargs={"weight_decay": 1e-4}),
 ]
 TORCH_CASES = [case for case in CASES if case.torch_parity]
 SHAPES = [(), (0,), (7,), (3, 4), (2, 3, 5)]
 
 
 def reference_kwargs(case: Case) -> dict[str, Any]:
-    """The case's keywords in the references' terms (torch-only keywords dropped)."""
-    kwargs = {k: v for k, v in case.kwargs.items() if k != "decoupled_weight_decay"}
+    """The case's keywords in the references' terms (torch-only keywords and the preset
+    dropped: a preset's settings are spelled out in ``reference_kwargs``)."""
+    kwargs = {k: v for k, v in case.kwargs.items()
+              if k not in ("decoupled_weight_decay", "preset")}
     return {**kwargs, **case.reference_kwargs}

@@ -1,11 +1,19 @@
 """fp64 references, written straight from each algorithm's equation (seeds 000-004 and the
 papers), independently of optimlab's code. Each takes the initial parameter and the list
-of gradients, and returns the parameter after len(grads) steps."""
+of gradients, and returns the parameter after len(grads) steps. ``lr`` is a number, or a
+list with one lr per step (a schedule)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+Lr = float | list[float]
+
+
+def _at(lr: Lr, t: int) -> float:
+    """The lr of step t (from 1)."""
+    return lr[t - 1] if isinstance(lr, list) else lr
 
 
 def _decay(theta: Tensor, g: Tensor, lr: float, wd: float, form: str) -> tuple[Tensor, Tensor]:
@@ -16,72 +24,83 @@ def _decay(theta: Tensor, g: Tensor, lr: float, wd: float, form: str) -> tuple[T
     return theta - wd * theta, g  # independent: θ <- θ - λθ
 
 
-def sgd(theta: Tensor, grads: list[Tensor], lr: float, momentum: float = 0.0,
+def sgd(theta: Tensor, grads: list[Tensor], lr: Lr, momentum: float = 0.0,
         dampening: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
         weight_decay_form: str = "l2", momentum_form: str = "heavy_ball",
-        maximize: bool = False) -> Tensor:
+        lr_in_momentum: bool = False, maximize: bool = False) -> Tensor:
     v = torch.zeros_like(theta)
     for t, g in enumerate(grads, start=1):
+        eta = _at(lr, t)
         g = -g if maximize else g
-        theta, g = _decay(theta, g, lr, weight_decay, weight_decay_form)
+        theta, g = _decay(theta, g, eta, weight_decay, weight_decay_form)
         if momentum == 0:
-            d = g
-        elif momentum_form == "ema":  # seed 001: v_t = β v_{t-1} + (1-β) g
-            v = momentum * v + (1 - momentum) * g
-            d = (1 - momentum) * g + momentum * v if nesterov else v
+            theta = theta - eta * g
+            continue
+        # Keras: m ← μm − ηg, θ ← θ + m: the buffer holds lr-scaled gradients
+        u = eta * g if lr_in_momentum else g
+        if momentum_form == "ema":  # seed 001: v_t = β v_{t-1} + (1-β) g
+            v = momentum * v + (1 - momentum) * u
+            d = (1 - momentum) * u + momentum * v if nesterov else v
         else:  # heavy ball, torch: v_1 = g, then v_t = μ v_{t-1} + (1-τ) g
-            v = g if t == 1 else momentum * v + (1 - dampening) * g
-            d = g + momentum * v if nesterov else v
-        theta = theta - lr * d
+            v = u if t == 1 else momentum * v + (1 - dampening) * u
+            d = u + momentum * v if nesterov else v
+        theta = theta - d if lr_in_momentum else theta - eta * d
     return theta
 
 
-def adagrad(theta: Tensor, grads: list[Tensor], lr: float, lr_decay: float = 0.0,
+def adagrad(theta: Tensor, grads: list[Tensor], lr: Lr, lr_decay: float = 0.0,
             weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
             eps: float = 1e-10, eps_placement: str = "outside", weight_decay_form: str = "l2",
             maximize: bool = False) -> Tensor:
     big_g = torch.full_like(theta, initial_accumulator_value)
     for t, g in enumerate(grads, start=1):
         g = -g if maximize else g
-        theta, g = _decay(theta, g, lr, weight_decay, weight_decay_form)
+        theta, g = _decay(theta, g, _at(lr, t), weight_decay, weight_decay_form)
         big_g = big_g + g**2  # G_t = G_{t-1} + g²
-        eta_t = lr / (1 + (t - 1) * lr_decay)
+        eta_t = _at(lr, t) / (1 + (t - 1) * lr_decay)
         # seed 002: θ - η/√(G+ε)·g ; torch: θ - η/(√G+ε)·g
         root = (big_g + eps).sqrt() if eps_placement == "inside" else big_g.sqrt() + eps
         theta = theta - eta_t * g / root
     return theta
 
 
-def rmsprop(theta: Tensor, grads: list[Tensor], lr: float, alpha: float = 0.99,
+def rmsprop(theta: Tensor, grads: list[Tensor], lr: Lr, alpha: float = 0.99,
             eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
             centered: bool = False, eps_placement: str = "outside",
+            lr_in_momentum: bool = False, initial_accumulator_value: float = 0.0,
             weight_decay_form: str = "l2", maximize: bool = False) -> Tensor:
-    sq, mean, buf = torch.zeros_like(theta), torch.zeros_like(theta), torch.zeros_like(theta)
-    for g in grads:
+    sq = torch.full_like(theta, initial_accumulator_value)  # timm's RMSpropTF: ones
+    mean, buf = torch.zeros_like(theta), torch.zeros_like(theta)
+    for t, g in enumerate(grads, start=1):
+        eta = _at(lr, t)
         g = -g if maximize else g
-        theta, g = _decay(theta, g, lr, weight_decay, weight_decay_form)
+        theta, g = _decay(theta, g, eta, weight_decay, weight_decay_form)
         sq = alpha * sq + (1 - alpha) * g**2  # E[g²]_t
         mean = alpha * mean + (1 - alpha) * g  # E[g]_t (centered)
         s = sq - mean**2 if centered else sq
         # seed 000: η/√(E[g²]+ε) ; seeds 001/003 and torch: η/(√s+ε)
         root = (s + eps).sqrt() if eps_placement == "inside" else s.sqrt() + eps
-        if momentum > 0:
+        if momentum > 0 and lr_in_momentum:  # TensorFlow: the lr enters the buffer
+            buf = momentum * buf + eta * g / root
+            theta = theta - buf
+        elif momentum > 0:
             buf = momentum * buf + g / root
-            theta = theta - lr * buf
+            theta = theta - eta * buf
         else:
-            theta = theta - lr * g / root
+            theta = theta - eta * g / root
     return theta
 
 
-def adam(theta: Tensor, grads: list[Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+def adam(theta: Tensor, grads: list[Tensor], lr: Lr, betas: tuple[float, float] = (0.9, 0.999),
          eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False,
          bias_correction: bool = True, eps_root: float = 0.0, eps_placement: str = "outside",
          weight_decay_form: str = "l2", maximize: bool = False) -> Tensor:
     b1, b2 = betas
     m, v, v_max = torch.zeros_like(theta), torch.zeros_like(theta), torch.zeros_like(theta)
     for t, g in enumerate(grads, start=1):
+        eta = _at(lr, t)
         g = -g if maximize else g
-        theta, g = _decay(theta, g, lr, weight_decay, weight_decay_form)
+        theta, g = _decay(theta, g, eta, weight_decay, weight_decay_form)
         m = b1 * m + (1 - b1) * g  # m_t
         v = b2 * v + (1 - b2) * g**2  # v_t
         v_max = torch.maximum(v_max, v)
@@ -90,13 +109,18 @@ def adam(theta: Tensor, grads: list[Tensor], lr: float, betas: tuple[float, floa
         v_hat = second / (1 - b2**t) if bias_correction else second
         if eps_placement == "inside":
             denom = (v_hat + eps_root + eps).sqrt()
+        elif eps_placement == "hat" and bias_correction:
+            # Kingma & Ba, end of section 2: α_t = α√(1-β₂ᵗ)/(1-β₁ᵗ), θ - α_t m/(√v + ε̂)
+            step_size = _at(lr, t) * (1 - b2**t) ** 0.5 / (1 - b1**t)
+            theta = theta - step_size * m / ((second + eps_root * (1 - b2**t)).sqrt() + eps)
+            continue
         else:
             denom = (v_hat + eps_root).sqrt() + eps
-        theta = theta - lr * m_hat / denom  # θ_t = θ_{t-1} - η m̂/(√v̂ + ε)
+        theta = theta - eta * m_hat / denom  # θ_t = θ_{t-1} - η m̂/(√v̂ + ε)
     return theta
 
 
-def adamw(theta: Tensor, grads: list[Tensor], lr: float, weight_decay: float = 1e-2,
+def adamw(theta: Tensor, grads: list[Tensor], lr: Lr, weight_decay: float = 1e-2,
           weight_decay_form: str = "decoupled", **kwargs) -> Tensor:
     """Seed 004: φ ← φ − α m̃/(√ṽ + ε) − αλφ (the decay uses the parameter before the step)."""
     return adam(theta, grads, lr, weight_decay=weight_decay,

@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 import torch
-from cases import CASES, Case
+from cases import CASES, Case, reference_kwargs
 from references import REFERENCES
 
 import optimlab
@@ -88,10 +88,7 @@ def test_low_precision_params(case: Case, dtype, gen) -> None:
     # gradients well above 2**-12, or state_dtype=torch.float32)
     grads = [(torch.rand(64, dtype=torch.float64, generator=gen) * 1.5 + 0.5)
              * torch.randn(64, dtype=torch.float64, generator=gen).sign() for _ in range(10)]
-    expected = REFERENCES[case.name](start.to(dtype).double(), grads,
-                                     **{k: v for k, v in case.kwargs.items()
-                                        if k != "decoupled_weight_decay"},
-                                     **case.reference_kwargs)
+    expected = REFERENCES[case.name](start.to(dtype).double(), grads, **reference_kwargs(case))
     errors = {}
     for state_dtype in (None, torch.float32):
         param = start.to(dtype).requires_grad_()

@@ -24,7 +24,7 @@ def sgd_kwargs(draw):
     form = draw(st.sampled_from(["heavy_ball", "ema"]))
     dampening = 0.0 if nesterov or form == "ema" else draw(st.floats(0.0, 1.0))
     return {"momentum": momentum, "dampening": dampening, "nesterov": nesterov,
-            "momentum_form": form}
+            "momentum_form": form, "lr_in_momentum": draw(st.booleans())}
 
 
 OPTIONS = {
@@ -34,11 +34,12 @@ OPTIONS = {
         "eps": st.floats(1e-10, 1.0), "eps_placement": placements}),
     "RMSprop": st.fixed_dictionaries({
         "alpha": unit, "eps": st.floats(1e-10, 1.0), "momentum": unit,
-        "centered": st.booleans(), "eps_placement": placements}),
+        "centered": st.booleans(), "eps_placement": placements,
+        "lr_in_momentum": st.booleans(), "initial_accumulator_value": st.floats(0.0, 1.0)}),
     "Adam": st.fixed_dictionaries({
         "betas": st.tuples(unit, unit), "eps": st.floats(1e-10, 1.0), "amsgrad": st.booleans(),
         "bias_correction": st.booleans(), "eps_root": st.floats(0.0, 1e-3),
-        "eps_placement": placements}),
+        "eps_placement": st.sampled_from(["outside", "inside", "hat"])}),
 }
 OPTIONS["AdamW"] = OPTIONS["Adam"]
 

@@ -3,9 +3,14 @@
 Each accepts every keyword its torch.optim namesake accepts (torch 2.13), in the same
 positions, with the same meaning and default, plus the convention options of the seeds.
 A keyword left at ``None`` takes the preset's default; ``preset="torch"`` (the default)
-gives torch.optim's defaults. ``foreach``, ``fused`` and ``capturable`` choose how
-torch.optim runs its step, never its math: optimlab accepts them, keeps them in the
-param groups (so checkpoints load both ways) and runs its own engine.
+gives torch.optim's defaults, ``"keras"`` Keras 3's, ``"optax"`` optax's
+and, for RMSprop, ``"timm_tf"`` timm's RMSpropTF: each preset sets that framework's
+conventions (where ε goes, where the lr meets the momentum, how weight decay acts, what
+the accumulators start at) and its default numbers. Where a framework has no default
+(optax's learning rate), torch's is kept. Explicit keywords override the preset.
+``foreach``, ``fused`` and ``capturable`` choose how torch.optim runs its step, never
+its math: optimlab accepts them, keeps them in the param groups (so checkpoints load both
+ways) and runs its own engine.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from optimlab.hyperparameters import (
 from optimlab.optimizer import Optimizer
 from optimlab.rules import (
     ADAGRAD_RULE,
+    ADAM_EPS_PLACEMENTS,
     ADAM_RULE,
     EPS_PLACEMENTS,
     MOMENTUM_FORMS,
@@ -52,6 +58,10 @@ COMMON_SPECS = {
 TORCH_RUN_OPTIONS = {"foreach": None, "fused": None, "differentiable": False,
                      "state_dtype": None, "maximize": False, "weight_decay_form": "l2"}
 
+_SGD_TORCH = {**TORCH_RUN_OPTIONS, "lr": 1e-3, "momentum": 0.0, "dampening": 0.0,
+              "weight_decay": 0.0, "nesterov": False, "momentum_form": "heavy_ball",
+              "lr_in_momentum": False}
+
 
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum — ``rules.sgd``.
@@ -64,10 +74,14 @@ class SGD(Optimizer):
     nesterov=False, maximize, foreach, differentiable, fused``):
         momentum_form: ``"heavy_ball"`` (default) or ``"ema"``. EMA momentum at lr η moves
             exactly as heavy-ball momentum at lr η(1 − μ).
+        lr_in_momentum: False (torch, optax: v ← μv + g, θ ← θ − ηv) or True (Keras/TF:
+            v ← μv + ηg, θ ← θ − v). The same path at a constant lr; not under a schedule.
         weight_decay_form: ``"l2"`` (default, g ← g + λθ), ``"decoupled"`` (θ ← θ(1 − ηλ)),
             ``"independent"`` (θ ← θ(1 − λ)).
         state_dtype: dtype of the momentum buffer (default: the param's).
-        preset: whose defaults to take (``"torch"``).
+        preset: whose conventions and defaults to take: ``"torch"`` (default),
+            ``"keras"`` (lr=0.01, lr_in_momentum=True, weight_decay_form="decoupled", as
+            Keras 3 applies weight decay for every optimizer) or ``"optax"`` (torch's).
         engine: how to run the step (``"reference"``).
         nonfinite: what a NaN or Inf gradient does: ``"ignore"`` (default, as torch.optim:
             it flows into params and state), ``"skip"`` (the whole step is skipped, nothing
@@ -81,22 +95,29 @@ class SGD(Optimizer):
 
     rule = SGD_RULE
     specs = {**COMMON_SPECS, "momentum": UNIT, "dampening": Range(0.0, 1.0, closed=True),
-             "nesterov": FLAG, "momentum_form": Choice(MOMENTUM_FORMS)}
-    presets = {"torch": {**TORCH_RUN_OPTIONS, "lr": 1e-3, "momentum": 0.0, "dampening": 0.0,
-                         "weight_decay": 0.0, "nesterov": False, "momentum_form": "heavy_ball"}}
+             "nesterov": FLAG, "momentum_form": Choice(MOMENTUM_FORMS),
+             "lr_in_momentum": FLAG}
+    presets = {"torch": _SGD_TORCH,
+               # keras.optimizers.SGD: m ← μm − ηg, θ ← θ + m (Nesterov: θ ← θ + μm − ηg)
+               "keras": {**_SGD_TORCH, "lr": 1e-2, "lr_in_momentum": True,
+                         "weight_decay_form": "decoupled"},
+               # optax.sgd: trace(μ) then scale_by_learning_rate, i.e. torch's heavy ball
+               "optax": _SGD_TORCH}
 
     def __init__(self, params: Any, lr: float | Tensor | None = None,
                  momentum: float | None = None, dampening: float | None = None,
                  weight_decay: float | Tensor | None = None, nesterov: bool = False, *,
                  maximize: bool = False, foreach: bool | None = None,
                  differentiable: bool = False, fused: bool | None = None,
-                 momentum_form: str | None = None, weight_decay_form: str | None = None,
+                 momentum_form: str | None = None, lr_in_momentum: bool | None = None,
+                 weight_decay_form: str | None = None,
                  state_dtype: torch.dtype | None = None, preset: str = "torch",
                  engine: str = "reference", nonfinite: str = "ignore") -> None:
         given = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                      nesterov=nesterov, maximize=maximize, foreach=foreach,
                      differentiable=differentiable, fused=fused, momentum_form=momentum_form,
-                     weight_decay_form=weight_decay_form, state_dtype=state_dtype)
+                     lr_in_momentum=lr_in_momentum, weight_decay_form=weight_decay_form,
+                     state_dtype=state_dtype)
         super().__init__(params, given, preset=preset, engine=engine, nonfinite=nonfinite)
 
     def check_relations(self, owner: str, group: Mapping[str, Any]) -> None:
@@ -110,6 +131,13 @@ class SGD(Optimizer):
                                 "valid: dampening=0")
 
 
+_ADAGRAD_TORCH = {**TORCH_RUN_OPTIONS, "lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0,
+                  "initial_accumulator_value": 0.0, "eps": 1e-10, "eps_placement": "outside"}
+# keras.optimizers.Adagrad and optax.adagrad (scale_by_rss) alike: G₀ = 0.1, g / √(G + 1e-7)
+_ADAGRAD_TF = {**_ADAGRAD_TORCH, "initial_accumulator_value": 0.1, "eps": 1e-7,
+               "eps_placement": "inside"}
+
+
 class Adagrad(Optimizer):
     """AdaGrad — ``rules.adagrad``.
 
@@ -118,8 +146,11 @@ class Adagrad(Optimizer):
     Args (beyond torch.optim.Adagrad's ``lr=1e-2, lr_decay=0, weight_decay=0,
     initial_accumulator_value=0, eps=1e-10, foreach, maximize, differentiable, fused``):
         eps_placement: ``"outside"`` (default, torch: √G + ε) or ``"inside"``
-            (seed 002: √(G + ε)).
-        weight_decay_form, state_dtype, preset, engine, nonfinite: as for SGD.
+            (seed 002, Keras, optax: √(G + ε)).
+        preset: ``"torch"`` (default); ``"keras"`` (lr=1e-3, initial_accumulator_value=0.1,
+            eps=1e-7, eps_placement="inside", weight_decay_form="decoupled"); ``"optax"``
+            (initial_accumulator_value=0.1, eps=1e-7, eps_placement="inside").
+        weight_decay_form, state_dtype, engine, nonfinite: as for SGD.
 
     Sparse gradients are taken as torch takes them; with no weight decay only the rows a
     sparse gradient touches are updated.
@@ -128,9 +159,9 @@ class Adagrad(Optimizer):
     rule = ADAGRAD_RULE
     specs = {**COMMON_SPECS, "lr_decay": NONNEGATIVE, "initial_accumulator_value": NONNEGATIVE,
              "eps": NONNEGATIVE, "eps_placement": Choice(EPS_PLACEMENTS)}
-    presets = {"torch": {**TORCH_RUN_OPTIONS, "lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0,
-                         "initial_accumulator_value": 0.0, "eps": 1e-10,
-                         "eps_placement": "outside"}}
+    presets = {"torch": _ADAGRAD_TORCH,
+               "keras": {**_ADAGRAD_TF, "lr": 1e-3, "weight_decay_form": "decoupled"},
+               "optax": _ADAGRAD_TF}
 
     def __init__(self, params: Any, lr: float | Tensor | None = None,
                  lr_decay: float | None = None, weight_decay: float | None = None,
@@ -155,6 +186,16 @@ class Adagrad(Optimizer):
                 ensure_state(self.rule, self.hyper(group), param, self.state[param])
 
 
+_RMSPROP_TORCH = {**TORCH_RUN_OPTIONS, "lr": 1e-2, "alpha": 0.99, "eps": 1e-8,
+                  "weight_decay": 0.0, "momentum": 0.0, "centered": False, "capturable": False,
+                  "eps_placement": "outside", "lr_in_momentum": False,
+                  "initial_accumulator_value": 0.0}
+# the TensorFlow family (Keras, optax, timm's RMSpropTF): ε inside the root, the lr applied
+# before the momentum buffer, α = 0.9
+_RMSPROP_TF = {**_RMSPROP_TORCH, "alpha": 0.9, "eps_placement": "inside",
+               "lr_in_momentum": True}
+
+
 class RMSprop(Optimizer):
     """RMSprop, optionally centered and with momentum — ``rules.rmsprop``.
 
@@ -164,15 +205,29 @@ class RMSprop(Optimizer):
     momentum=0, centered=False, capturable, foreach, maximize, differentiable``):
         eps_placement: ``"outside"`` (default; torch, seeds 001/003: √s + ε) or
             ``"inside"`` (seed 000, TensorFlow: √(s + ε)).
-        weight_decay_form, state_dtype, preset, engine, nonfinite: as for SGD.
+        lr_in_momentum: False (torch: b ← μb + g/r, θ ← θ − ηb) or True (Keras/TF, optax,
+            timm: b ← μb + ηg/r, θ ← θ − b). The same path at a constant lr only.
+        initial_accumulator_value: E[g²]₀ (default 0; timm's RMSpropTF starts at 1).
+        preset: ``"torch"`` (default); ``"keras"`` (lr=1e-3, alpha=0.9, eps=1e-7,
+            eps_placement="inside", lr_in_momentum=True, weight_decay_form="decoupled");
+            ``"optax"`` (alpha=0.9, eps=1e-8, eps_placement="inside", lr_in_momentum=True);
+            ``"timm_tf"`` (alpha=0.9, eps=1e-10, eps_placement="inside",
+            initial_accumulator_value=1, lr_in_momentum=True).
+        weight_decay_form, state_dtype, engine, nonfinite: as for SGD.
     """
 
     rule = RMSPROP_RULE
     specs = {**COMMON_SPECS, "alpha": UNIT, "eps": NONNEGATIVE, "momentum": UNIT,
-             "centered": FLAG, "capturable": FLAG, "eps_placement": Choice(EPS_PLACEMENTS)}
-    presets = {"torch": {**TORCH_RUN_OPTIONS, "lr": 1e-2, "alpha": 0.99, "eps": 1e-8,
-                         "weight_decay": 0.0, "momentum": 0.0, "centered": False,
-                         "capturable": False, "eps_placement": "outside"}}
+             "centered": FLAG, "capturable": FLAG, "eps_placement": Choice(EPS_PLACEMENTS),
+             "lr_in_momentum": FLAG, "initial_accumulator_value": NONNEGATIVE}
+    presets = {"torch": _RMSPROP_TORCH,
+               # keras.optimizers.RMSprop(learning_rate=1e-3, rho=0.9, epsilon=1e-7)
+               "keras": {**_RMSPROP_TF, "lr": 1e-3, "eps": 1e-7,
+                         "weight_decay_form": "decoupled"},
+               # optax.rmsprop(decay=0.9, eps=1e-8, eps_in_sqrt=True, initial_scale=0)
+               "optax": {**_RMSPROP_TF, "eps": 1e-8},
+               # timm.optim.RMSpropTF(lr=1e-2, alpha=0.9, eps=1e-10): square_avg starts at 1
+               "timm_tf": {**_RMSPROP_TF, "eps": 1e-10, "initial_accumulator_value": 1.0}}
 
     def __init__(self, params: Any, lr: float | Tensor | None = None,
                  alpha: float | None = None, eps: float | None = None,
@@ -180,15 +235,25 @@ class RMSprop(Optimizer):
                  centered: bool = False, capturable: bool = False,
                  foreach: bool | None = None, maximize: bool = False,
                  differentiable: bool = False, *, eps_placement: str | None = None,
+                 lr_in_momentum: bool | None = None,
+                 initial_accumulator_value: float | None = None,
                  weight_decay_form: str | None = None, state_dtype: torch.dtype | None = None,
                  preset: str = "torch", engine: str = "reference",
                  nonfinite: str = "ignore") -> None:
         given = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                      centered=centered, capturable=capturable, foreach=foreach,
                      maximize=maximize, differentiable=differentiable,
-                     eps_placement=eps_placement, weight_decay_form=weight_decay_form,
-                     state_dtype=state_dtype)
+                     eps_placement=eps_placement, lr_in_momentum=lr_in_momentum,
+                     initial_accumulator_value=initial_accumulator_value,
+                     weight_decay_form=weight_decay_form, state_dtype=state_dtype)
         super().__init__(params, given, preset=preset, engine=engine, nonfinite=nonfinite)
+
+
+_ADAM_TORCH = {**TORCH_RUN_OPTIONS, "lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8,
+               "weight_decay": 0.0, "amsgrad": False, "capturable": False,
+               "decoupled_weight_decay": False, "bias_correction": True, "eps_root": 0.0,
+               "eps_placement": "outside"}
+_DECOUPLED = {"weight_decay_form": "decoupled", "decoupled_weight_decay": True}
 
 
 class Adam(Optimizer):
@@ -207,20 +272,26 @@ class Adam(Optimizer):
             step is not "tiny", as seed 002 says, but about (1 − β₁)/√(1 − β₂) ≈ 3.16 times
             larger: v is underestimated more than m.
         eps_root: ε_root, added inside the square root (optax's name; default 0).
-        eps_placement: ``"outside"`` (default: √v̂ + ε) or ``"inside"`` (√(v̂ + ε)).
+        eps_placement: ``"outside"`` (default: √v̂ + ε), ``"inside"`` (√(v̂ + ε)) or
+            ``"hat"`` (Keras: √v̂ + ε/√(1 − β₂ᵗ), i.e. ε added to √v before the bias
+            correction).
         weight_decay_form: ``"l2"`` (Adam's default), ``"decoupled"`` (θ ← θ(1 − ηλ), what
             ``decoupled_weight_decay=True`` means) or ``"independent"`` (θ ← θ(1 − λ)).
-        state_dtype, preset, engine, nonfinite: as for SGD.
+        preset: ``"torch"`` (default); ``"keras"`` (eps=1e-7, eps_placement="hat",
+            weight_decay_form="decoupled": Keras's Adam(weight_decay=λ) decays as AdamW
+            does); ``"optax"`` (optax.adam's defaults are torch's).
+        state_dtype, engine, nonfinite: as for SGD.
     """
 
     rule = ADAM_RULE
     specs = {**COMMON_SPECS, "betas": Pair(UNIT), "eps": NONNEGATIVE, "amsgrad": FLAG,
              "capturable": FLAG, "decoupled_weight_decay": FLAG, "bias_correction": FLAG,
-             "eps_root": NONNEGATIVE, "eps_placement": Choice(EPS_PLACEMENTS)}
-    presets = {"torch": {**TORCH_RUN_OPTIONS, "lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8,
-                         "weight_decay": 0.0, "amsgrad": False, "capturable": False,
-                         "decoupled_weight_decay": False, "bias_correction": True,
-                         "eps_root": 0.0, "eps_placement": "outside"}}
+             "eps_root": NONNEGATIVE, "eps_placement": Choice(ADAM_EPS_PLACEMENTS)}
+    presets = {"torch": _ADAM_TORCH,
+               # keras.optimizers.Adam: α_t = η√(1 − β₂ᵗ)/(1 − β₁ᵗ), θ ← θ − α_t m / (√v + ε)
+               "keras": {**_ADAM_TORCH, "eps": 1e-7, "eps_placement": "hat", **_DECOUPLED},
+               # optax.adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0): torch's equation
+               "optax": _ADAM_TORCH}
 
     def __init__(self, params: Any, lr: float | Tensor | None = None,
                  betas: tuple[float | Tensor, float | Tensor] | None = None,
@@ -232,10 +303,11 @@ class Adam(Optimizer):
                  eps_placement: str | None = None, weight_decay_form: str | None = None,
                  state_dtype: torch.dtype | None = None, preset: str = "torch",
                  engine: str = "reference", nonfinite: str = "ignore") -> None:
+        # whichever of torch's flag and our form is given decides the other, over the preset
         if decoupled_weight_decay is None and weight_decay_form is not None:
             decoupled_weight_decay = weight_decay_form != "l2"
-        elif decoupled_weight_decay and weight_decay_form is None:
-            weight_decay_form = "decoupled"
+        elif decoupled_weight_decay is not None and weight_decay_form is None:
+            weight_decay_form = "decoupled" if decoupled_weight_decay else "l2"
         given = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                      foreach=foreach, maximize=maximize, capturable=capturable,
                      differentiable=differentiable, fused=fused,
@@ -278,10 +350,15 @@ class AdamW(Adam):
     The decay acts on every parameter alike, whatever its gradient history. With
     ``weight_decay_form="independent"`` it is θ ← θ·(1 − λ), fixed while the lr follows a
     schedule. Takes torch.optim.AdamW's keywords (``weight_decay=1e-2``) and Adam's options.
+
+    Presets: ``"torch"`` (weight_decay=1e-2), ``"keras"`` (Adam's Keras preset with
+    weight_decay=0.004), ``"optax"`` (torch's equation with weight_decay=1e-4, optax.adamw's
+    default; optax multiplies the decay by the lr, as torch does).
     """
 
-    presets = {"torch": {**Adam.presets["torch"], "weight_decay": 1e-2,
-                         "weight_decay_form": "decoupled", "decoupled_weight_decay": True}}
+    presets = {"torch": {**Adam.presets["torch"], **_DECOUPLED, "weight_decay": 1e-2},
+               "keras": {**Adam.presets["keras"], "weight_decay": 4e-3},
+               "optax": {**Adam.presets["optax"], **_DECOUPLED, "weight_decay": 1e-4}}
 
     def __init__(self, params: Any, lr: float | Tensor | None = None,
                  betas: tuple[float | Tensor, float | Tensor] | None = None,

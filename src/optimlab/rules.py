@@ -31,6 +31,7 @@ Hyper = Mapping[str, Any]
 
 WEIGHT_DECAY_FORMS = ("l2", "decoupled", "independent")
 EPS_PLACEMENTS = ("outside", "inside")
+ADAM_EPS_PLACEMENTS = (*EPS_PLACEMENTS, "hat")
 MOMENTUM_FORMS = ("heavy_ball", "ema")
 
 
@@ -81,14 +82,20 @@ def sgd(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Tensor, S
 
     Without momentum (μ = 0):  θ ← θ − η g
 
-    ``momentum_form="heavy_ball"`` (torch; dampening τ, and torch's first step v₁ = g):
-        v ← μ v + (1 − τ) g
-        d ← g + μ v   (nesterov)   or   d ← v
-    ``momentum_form="ema"`` (seed 001; v₀ = 0):
-        v ← μ v + (1 − μ) g
-        d ← (1 − μ) g + μ v   (nesterov)   or   d ← v
-    θ ← θ − η d
+    With momentum, u is the gradient as it enters the buffer v:
+    ``lr_in_momentum=False`` (torch, optax's sgd): u = g, and the step is θ ← θ − η d;
+    ``lr_in_momentum=True`` (Keras/TF):           u = η g, and the step is θ ← θ − d.
 
+    ``momentum_form="heavy_ball"`` (torch; dampening τ, and torch's first step v₁ = u):
+        v ← μ v + (1 − τ) u
+        d ← u + μ v   (nesterov)   or   d ← v
+    ``momentum_form="ema"`` (seed 001; v₀ = 0):
+        v ← μ v + (1 − μ) u
+        d ← (1 − μ) u + μ v   (nesterov)   or   d ← v
+
+    The two lr placements agree while η is constant. Under a schedule they part: with the
+    lr inside, each gradient stays in the buffer at the lr of its own step; with it
+    outside, today's lr rescales the whole remembered history.
     The EMA form is the heavy-ball form scaled by (1 − μ): with the same gradients,
     EMA momentum at lr η moves exactly as heavy-ball momentum at lr η(1 − μ).
 
@@ -97,16 +104,18 @@ def sgd(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Tensor, S
     """
     g = direction(grad, hp)
     param, g = weight_decay(param, g, hp)
+    lr = hp["lr"]
     if "momentum_buffer" not in state:
-        return param - hp["lr"] * g, state
-    mu = hp["momentum"]
+        return param - lr * g, state
+    mu, lr_inside = hp["momentum"], hp["lr_in_momentum"]
+    u = lr * g if lr_inside else g
     if hp["momentum_form"] == "ema":
-        v = mu * state["momentum_buffer"] + (1 - mu) * g
-        d = (1 - mu) * g + mu * v if hp["nesterov"] else v
+        v = mu * state["momentum_buffer"] + (1 - mu) * u
+        d = (1 - mu) * u + mu * v if hp["nesterov"] else v
     else:
-        v = mu * state["momentum_buffer"] + (1 - hp["dampening_now"]) * g
-        d = g + mu * v if hp["nesterov"] else v
-    return param - hp["lr"] * d, {"momentum_buffer": v}
+        v = mu * state["momentum_buffer"] + (1 - hp["dampening_now"]) * u
+        d = u + mu * v if hp["nesterov"] else v
+    return (param - d if lr_inside else param - lr * d), {"momentum_buffer": v}
 
 
 def adagrad(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Tensor, State]:
@@ -133,8 +142,13 @@ def rmsprop(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Tenso
         centered:  E[g] ← α E[g] + (1 − α) g ;  s = E[g²] − E[g]²    else  s = E[g²]
         r = √s + ε   (``eps_placement="outside"``: torch, seeds 001/003)
         r = √(s + ε) (``eps_placement="inside"``: seed 000, TensorFlow)
-        momentum μ > 0:  b ← μ b + g / r ;  θ ← θ − η b
+        momentum μ > 0:  b ← μ b + g / r ;    θ ← θ − η b    (``lr_in_momentum=False``: torch)
+                         b ← μ b + η g / r ;  θ ← θ − b      (``lr_in_momentum=True``: Keras/TF,
+                                                              optax, timm's RMSpropTF)
         otherwise:       θ ← θ − η g / r
+
+    E[g²] starts at ``initial_accumulator_value`` (0 in torch, Keras and optax; 1 in timm's
+    RMSpropTF), E[g] and b at 0.
 
     Symbols: E[g²]=state["square_avg"], E[g]=state["grad_avg"],
     b=state["momentum_buffer"], α=alpha, η=lr, μ=momentum.
@@ -150,10 +164,14 @@ def rmsprop(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Tenso
         scaled = g / _root(_centered_variance(square_avg, grad_avg), hp)
     else:
         scaled = g / _root(square_avg, hp)
-    if "momentum_buffer" in state:
-        scaled = hp["momentum"] * state["momentum_buffer"] + scaled
-        new_state["momentum_buffer"] = scaled
-    return param - hp["lr"] * scaled, new_state
+    lr = hp["lr"]
+    if "momentum_buffer" not in state:
+        return param - lr * scaled, new_state
+    if hp["lr_in_momentum"]:
+        buffer = hp["momentum"] * state["momentum_buffer"] + lr * scaled
+        return param - buffer, {**new_state, "momentum_buffer": buffer}
+    buffer = hp["momentum"] * state["momentum_buffer"] + scaled
+    return param - lr * buffer, {**new_state, "momentum_buffer": buffer}
 
 
 def adam(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Tensor, State]:
@@ -166,6 +184,12 @@ def adam(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Tensor, 
                                                      ``bias_correction=False``)
         θ ← θ − η m̂ / (√(v̂ + ε_root) + ε)       (``eps_placement="outside"``, torch)
         θ ← θ − η m̂ / √(v̂ + ε_root + ε)         (``eps_placement="inside"``)
+        θ ← θ − η m̂ / (√(v̂ + ε_root) + ε̂)       (``eps_placement="hat"``, Keras/TF)
+
+    with ε̂ = ε / √(1 − β₂ᵗ): Kingma & Ba's "epsilon hat" (end of their section 2), ε
+    added to √v before the bias correction, as Keras writes the step:
+    θ ← θ − η·√(1 − β₂ᵗ)/(1 − β₁ᵗ) · m / (√v + ε). Early on ε̂ is √(1/(1 − β₂)) ≈ 31.6
+    times ε (β₂ = 0.999); it falls to ε as t grows.
 
     Symbols: m=state["exp_avg"], v=state["exp_avg_sq"], v_max=state["max_exp_avg_sq"],
     β₁,β₂=betas, η=lr, ε=eps, ε_root=eps_root (optax's name), t=step;
@@ -183,7 +207,11 @@ def adam(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Tensor, 
         new_state["max_exp_avg_sq"] = second_moment
     m_hat = exp_avg / hp["bias_correction1"]
     v_hat = second_moment / hp["bias_correction2"] + hp["eps_root"]
-    return param - hp["lr"] * m_hat / _root(v_hat, hp), new_state
+    if hp["eps_placement"] == "hat":
+        denominator = torch.sqrt(v_hat) + hp["eps"] / hp["bias_correction2"] ** 0.5
+    else:
+        denominator = _root(v_hat, hp)
+    return param - hp["lr"] * m_hat / denominator, new_state
 
 
 # --- per-step scalars: derived once per step, outside any per-element loop ---------------
@@ -281,5 +309,11 @@ ADAGRAD_RULE = Rule(
     row_local=_no_decay,
     initial_values=lambda hp: {"sum": hp["initial_accumulator_value"]},
 )
-RMSPROP_RULE = Rule("rmsprop", rmsprop, no_scalars, _rmsprop_state_keys)
+RMSPROP_RULE = Rule(
+    "rmsprop",
+    rmsprop,
+    no_scalars,
+    _rmsprop_state_keys,
+    initial_values=lambda hp: {"square_avg": hp["initial_accumulator_value"]},
+)
 ADAM_RULE = Rule("adam", adam, adam_scalars, _adam_state_keys)

@@ -1,0 +1,103 @@
+"""optimlab with preset="keras" against Keras 3 itself (on its PyTorch backend, in fp64):
+same problem, same gradients, same lr schedule, 60 steps, every step within 1e-10.
+
+Keras is an optional peer: ``pip install optimlab[conformance]``. Without it these tests
+skip, saying so.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import torch
+from conformance import Problem, assert_conforms, gradients, make_problem
+
+os.environ["KERAS_BACKEND"] = "torch"  # read when keras is first imported
+keras = pytest.importorskip(
+    "keras", minversion="3.0",
+    reason="Keras 3 is not installed (pip install 'optimlab[conformance]')")
+if keras.backend.backend() != "torch":
+    pytest.skip(f"keras was imported with the {keras.backend.backend()!r} backend before "
+                "these tests could choose 'torch'", allow_module_level=True)
+
+
+@dataclass(frozen=True)
+class KerasCase:
+    name: str  # the class, in keras.optimizers and in optimlab
+    theirs: dict[str, Any]  # keras.optimizers.<name>(learning_rate=<schedule>, **theirs)
+    ours: dict[str, Any] = field(default_factory=dict)  # optimlab.<name>(preset="keras", ...)
+    peak_lr: float = 0.01
+    torch_differs: bool = True  # preset="torch" with the same keywords misses Keras
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.theirs.items())})"
+
+
+CASES = [
+    KerasCase("SGD", {"momentum": 0.9}, {"momentum": 0.9}, peak_lr=0.05),
+    KerasCase("SGD", {"momentum": 0.9, "nesterov": True, "weight_decay": 0.05},
+              {"momentum": 0.9, "nesterov": True, "weight_decay": 0.05}, peak_lr=0.05),
+    KerasCase("Adagrad", {}, peak_lr=0.1),
+    KerasCase("Adagrad", {"initial_accumulator_value": 0.5, "epsilon": 1e-2,
+                          "weight_decay": 0.05},
+              {"initial_accumulator_value": 0.5, "eps": 1e-2, "weight_decay": 0.05},
+              peak_lr=0.1),
+    KerasCase("RMSprop", {}),
+    KerasCase("RMSprop", {"centered": True, "epsilon": 1e-3},
+              {"centered": True, "eps": 1e-3}),
+    KerasCase("RMSprop", {"momentum": 0.9, "rho": 0.95, "weight_decay": 0.05},
+              {"momentum": 0.9, "alpha": 0.95, "weight_decay": 0.05}),
+    KerasCase("RMSprop", {"momentum": 0.5, "centered": True},
+              {"momentum": 0.5, "centered": True}),
+    KerasCase("Adam", {}),
+    KerasCase("Adam", {"epsilon": 0.1, "beta_2": 0.99, "weight_decay": 0.05},
+              {"eps": 0.1, "betas": (0.9, 0.99), "weight_decay": 0.05}),
+    KerasCase("Adam", {"amsgrad": True, "epsilon": 0.1}, {"amsgrad": True, "eps": 0.1}),
+    KerasCase("AdamW", {}),
+    KerasCase("AdamW", {"weight_decay": 0.1, "epsilon": 0.05, "beta_1": 0.8},
+              {"weight_decay": 0.1, "eps": 0.05, "betas": (0.8, 0.999)}),
+]
+
+
+@pytest.fixture(autouse=True)
+def keras_in_float64():
+    """Keras's lr and its optimizer variables in fp64 for this test, as before after."""
+    previous = keras.config.floatx()
+    keras.config.set_floatx("float64")
+    yield
+    keras.config.set_floatx(previous)
+
+
+class ListedSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """The problem's lrs as a Keras schedule: Keras asks it for the lr of each step."""
+
+    def __init__(self, lrs: list[float]) -> None:
+        self.lrs = lrs
+
+    def __call__(self, step: Any) -> float:
+        return self.lrs[int(step)]
+
+
+def run_keras(problem: Problem, case: KerasCase) -> list[list[torch.Tensor]]:
+    variables = [keras.Variable(p.clone(), dtype="float64") for p in problem.start]
+    optimizer = getattr(keras.optimizers, case.name)(
+        learning_rate=ListedSchedule(problem.lrs), **case.theirs)
+    trajectory = []
+    for step in range(len(problem.lrs)):
+        params = [v.value for v in variables]
+        optimizer.apply(gradients(problem, step, params), variables)
+        trajectory.append([v.value.detach().clone() for v in variables])
+    return trajectory
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_preset_keras_follows_keras(case: KerasCase, seed: int) -> None:
+    problem = make_problem(seed, case.peak_lr)
+    theirs = run_keras(problem, case)
+    assert theirs[-1][0].dtype == torch.float64
+    assert_conforms(problem, case.name, {"preset": "keras", **case.ours}, theirs,
+                    torch_differs=case.torch_differs)
