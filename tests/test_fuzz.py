@@ -18,8 +18,10 @@ param group added part way. Invariants, on every engine:
 Domain, per storage dtype (what the dtype can represent, not what we hope): magnitudes M
 with M² representable (so g² does not overflow: that case has its own test below); eps no
 smaller than what the moments' dtype can hold next to them. With moments stored in fp16,
-eps >= 1e-4 and |g| >= 1e-2 (the usual mixed-precision advice; use ``state_dtype=fp32``
-for smaller ones); weight decay with lr·λ <= 1 where it multiplies θ by (1 − lr·λ).
+eps >= 1e-3 and |g| >= 1e-2 (fp16 cannot resolve a small second moment, or centered
+RMSprop's E[g²] − E[g]², next to a large one, and g/eps must stay below 65504; use
+``state_dtype=fp32`` for smaller ones); weight decay with lr·λ <= 1 where it multiplies θ
+by (1 − lr·λ).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ MAGNITUDES = {(torch.float64, None): [1e-100, 1e-3, 1.0, 1e3, 1e100],
               (torch.float16, None): [1e-2, 1.0, 10.0],
               (torch.float16, torch.float32): [1e-4, 1e-2, 1.0, 1e2]}
 TINY_EPS = {torch.float64: 1e-300, torch.float32: 1e-30, torch.bfloat16: 1e-30,
-            torch.float16: 1e-4}
+            torch.float16: 1e-3}
 BETAS = [0.0, 0.5, 0.9, 0.999, 0.9999]
 LRS = [0.0, 1e-6, 1e-2, 0.3, 1.0]
 DECAYS = [0.0, 1e-4, 0.1, 1.0, 30.0]
