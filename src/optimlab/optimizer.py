@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from optimlab import engines
+from optimlab import checkpoint, engines
+from optimlab.checkpoint import param_label
 from optimlab.hyperparameters import ArgumentError, Choice, Pair, Range
 from optimlab.rules import Rule, State
 
@@ -52,6 +53,26 @@ def _listed(owner: str, params: Any) -> list[Any]:
     return list(params)
 
 
+def _gradient_values(grad: Tensor) -> Tensor:
+    """The numbers of a gradient: a sparse one's values, a complex one's (re, im) pairs."""
+    values = grad.coalesce().values() if grad.is_sparse else grad
+    return torch.view_as_real(values) if values.is_complex() else values
+
+
+def _finite(tensors: list[Tensor]) -> bool:
+    """True if no tensor holds a NaN or an Inf (tensors on one device).
+
+    max |x| is NaN or Inf exactly when x holds one: a single reading pass. On DTensors
+    (FSDP2) the max is a Partial("max") that is reduced over every shard before it is
+    read, so all ranks get the same answer; ``bool(isfinite(x).all())`` would read only
+    the local shard's.
+    """
+    tensors = [t for t in tensors if t.numel()]
+    if not tensors:
+        return True
+    return bool(torch.stack(torch._foreach_norm(tensors, float("inf"))).isfinite().all())
+
+
 class Optimizer(torch.optim.Optimizer):
     """Base class of optimlab's optimizers.
 
@@ -63,6 +84,12 @@ class Optimizer(torch.optim.Optimizer):
     rule: ClassVar[Rule]
     specs: ClassVar[dict[str, Spec]]
     presets: ClassVar[dict[str, dict[str, Any]]]
+    #: A process group whose ranks agree on ``nonfinite``: a NaN or Inf gradient on any of
+    #: them skips (or raises on) all. Needed where each rank's optimizer sees only its
+    #: shard of the parameters, as under ZeroRedundancyOptimizer:
+    #: ``zero.optim.nonfinite_group = zero.process_group``. (FSDP2's DTensor gradients
+    #: agree by themselves; DDP's are the same on every rank.)
+    nonfinite_group: Any = None
 
     def __init__(self, params: Any, given: Mapping[str, Any], *, preset: str = "torch",
                  engine: str = "reference", nonfinite: str = "ignore") -> None:
@@ -78,7 +105,6 @@ class Optimizer(torch.optim.Optimizer):
         self.preset = preset
         self.engine = engine
         self.nonfinite = nonfinite
-        self.skipped_steps = 0
         super().__init__(params, defaults)
 
     # --- validation ---------------------------------------------------------------------
@@ -116,6 +142,7 @@ class Optimizer(torch.optim.Optimizer):
         self.complete_group(group)
         self.check_group(group)
         group["params"] = entries
+        group["skipped_steps"] = self.skipped_steps
         super().add_param_group(group)
         self.normalize_group(self.param_groups[-1])
 
@@ -138,26 +165,45 @@ class Optimizer(torch.optim.Optimizer):
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         for key, value in (("preset", "torch"), ("engine", "reference"),
-                           ("nonfinite", "ignore"), ("skipped_steps", 0)):
+                           ("nonfinite", "ignore")):
             self.__dict__.setdefault(key, value)
+        skipped = self.skipped_steps
         for group in self.param_groups:
             self.complete_group(group)
             self.normalize_group(group)
+            group["skipped_steps"] = skipped
 
     def __getstate__(self) -> dict[str, Any]:
         return {**super().__getstate__(), "preset": self.preset, "engine": self.engine,
-                "nonfinite": self.nonfinite, "skipped_steps": self.skipped_steps}
+                "nonfinite": self.nonfinite}
 
-    def state_dict(self) -> dict[str, Any]:
-        """torch's state dict, plus an ``"optimlab"`` entry (torch.optim ignores it) with
-        the count of steps skipped for non-finite gradients."""
-        state_dict = super().state_dict()
-        state_dict["optimlab"] = {"skipped_steps": self.skipped_steps}
-        return state_dict
+    @property
+    def skipped_steps(self) -> int:
+        """Steps skipped for non-finite gradients (``nonfinite="skip"``).
+
+        The count is kept in every param group (``group["skipped_steps"]``), the one part
+        of the state dict that torch.optim, ZeroRedundancyOptimizer's consolidation and
+        torch.distributed.checkpoint all carry through save and load.
+        """
+        return max((int(g.get("skipped_steps", 0)) for g in self.param_groups), default=0)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        super().load_state_dict(state_dict)
-        self.skipped_steps = int(state_dict.get("optimlab", {}).get("skipped_steps", 0))
+        """Load a state dict of this optimizer (optimlab's or torch.optim's).
+
+        Matched by parameter name when both sides know the names, else by position as
+        torch does; checked first, so that a state dict that does not fit raises a
+        ValueError saying why and leaves the optimizer as it was (``checkpoint.py``).
+        The check runs after the user's load_state_dict pre-hooks, on what they return.
+        """
+        before = (self.state, self.param_groups)
+        handle = self.register_load_state_dict_pre_hook(checkpoint.prepared)
+        try:
+            super().load_state_dict(state_dict)
+        except BaseException:
+            self.state, self.param_groups = before
+            raise
+        finally:
+            handle.remove()
 
     def complete_group(self, group: dict[str, Any]) -> None:
         """Fill keys a loaded group lacks (a torch.optim checkpoint has none of our options)
@@ -180,7 +226,9 @@ class Optimizer(torch.optim.Optimizer):
                 loss = closure()
         batches = [self._batch(index, group) for index, group in enumerate(self.param_groups)]
         if self.nonfinite != "ignore" and not self._gradients_finite():
-            self.skipped_steps += 1
+            skipped = self.skipped_steps + 1
+            for group in self.param_groups:
+                group["skipped_steps"] = skipped
             return loss
         update = engines.get_engine(self.engine)
         for hp, params, grads in batches:
@@ -196,36 +244,50 @@ class Optimizer(torch.optim.Optimizer):
         return [{} for _ in params]
 
     def _gradients_finite(self) -> bool:
-        """True if every gradient is finite. With ``nonfinite="raise"``, raise
-        FloatingPointError naming the first parameter whose gradient is not."""
-        grads = [p.grad for group in self.param_groups for p in group["params"]
-                 if p.grad is not None]
-        values = [g.coalesce().values() if g.is_sparse else g for g in grads]
-        values = [torch.view_as_real(v) if v.is_complex() else v for v in values]
-        values = [v for v in values if v.numel()]
-        # max |g| is NaN or Inf exactly when g holds a NaN or an Inf: one reading pass
-        if not values or torch.stack(torch._foreach_norm(values, float("inf"))).isfinite().all():
+        """True if every gradient (on every rank of ``nonfinite_group``) is finite. With
+        ``nonfinite="raise"``, raise FloatingPointError naming the first parameter whose
+        gradient is not."""
+        finite = self._local_gradients_finite()
+        everywhere = finite if self.nonfinite_group is None else self._agree(finite)
+        if everywhere:
             return True
         if self.nonfinite == "raise":
-            raise FloatingPointError(f"{type(self).__name__}: the gradient of parameter "
-                                     f"{self._first_nonfinite()} holds NaN or Inf; no parameter "
-                                     "or state was changed")
+            where = (f"parameter {self._first_nonfinite()}" if not finite
+                     else "a parameter on another rank")
+            raise FloatingPointError(f"{type(self).__name__}: the gradient of {where} holds "
+                                     "NaN or Inf; no parameter or state was changed")
         return False
+
+    def _local_gradients_finite(self) -> bool:
+        by_device: dict[torch.device, list[Tensor]] = {}
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is not None:
+                    values = _gradient_values(param.grad)
+                    by_device.setdefault(values.device, []).append(values)
+        return all(_finite(values) for values in by_device.values())
+
+    def _agree(self, finite: bool) -> bool:
+        """True if ``finite`` on every rank of ``nonfinite_group`` (a collective call)."""
+        import torch.distributed as dist
+
+        device = next((p.device for g in self.param_groups for p in g["params"]),
+                      torch.device("cpu"))
+        flag = torch.tensor([0 if finite else 1], dtype=torch.int32, device=device)
+        dist.all_reduce(flag, group=self.nonfinite_group)
+        return int(flag.item()) == 0
 
     def _first_nonfinite(self) -> str:
         for index, group in enumerate(self.param_groups):
             for position, param in enumerate(group["params"]):
-                grad = param.grad
-                if grad is None:
-                    continue
-                values = grad.coalesce().values() if grad.is_sparse else grad
-                if not torch.isfinite(values).all():
+                if param.grad is not None and not _finite([_gradient_values(param.grad)]):
                     return param_label(group, index, position)
         return "(unknown)"
 
     def hyper(self, group: Mapping[str, Any]) -> dict[str, Any]:
         """The rule's view of a group: its hyperparameters, betas split into beta1, beta2."""
-        hp = {k: v for k, v in group.items() if k not in ("params", "param_names")}
+        hp = {k: v for k, v in group.items()
+              if k not in ("params", "param_names", "skipped_steps")}
         if "betas" in hp:
             hp["beta1"], hp["beta2"] = hp["betas"]
         return hp
@@ -247,10 +309,3 @@ class Optimizer(torch.optim.Optimizer):
             grads.append(param.grad)
         return hp, params, grads
 
-
-def param_label(group: Mapping[str, Any], group_index: int, position: int) -> str:
-    """A parameter's name if the group has names, else 'group g, index i'."""
-    names = group.get("param_names")
-    if names:
-        return repr(names[position])
-    return f"group {group_index}, index {position}"

@@ -64,6 +64,19 @@ def _root(x: Tensor, hp: Hyper) -> Tensor:
     return torch.sqrt(x) + hp["eps"]
 
 
+def _centered_variance(square_avg: Tensor, grad_avg: Tensor) -> Tensor:
+    """s = E[g²] − E[g]², which is >= 0 in exact arithmetic, computed so that it stays so.
+
+    Two roundings would otherwise make √s NaN, in torch.optim.RMSprop too: when g barely
+    varies, E[g²] and E[g]² agree to the last bit and their difference can come out
+    slightly negative (fp32, a constant gradient, alpha=0.9: NaN within ~130 steps); and
+    when g² overflows, E[g²] and E[g]² are both Inf. So s is clamped at 0, and an Inf E[g²]
+    gives s = Inf: the step is then 0, as it is without centering.
+    """
+    variance = (square_avg - grad_avg * grad_avg).clamp_min(0)
+    return torch.where(torch.isinf(square_avg), square_avg, variance)
+
+
 def sgd(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Tensor, State]:
     """Stochastic gradient descent, with optional momentum.
 
@@ -148,7 +161,7 @@ def rmsprop(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Tenso
     if "grad_avg" in state:
         grad_avg = alpha * state["grad_avg"] + (1 - alpha) * g
         new_state["grad_avg"] = grad_avg
-        scaled = g / _root(square_avg - grad_avg * grad_avg, hp)
+        scaled = g / _root(_centered_variance(square_avg, grad_avg), hp)
     else:
         scaled = g / _root(square_avg, hp)
     lr = hp["lr"]
