@@ -290,8 +290,9 @@ def _dtensor_ops() -> dict[str, float]:
         kwargs = {"lr": torch.tensor(0.01), "weight_decay": 0.1}
         if name in ("SGD", "RMSprop"):
             kwargs["momentum"] = 0.9
-        mine = getattr(optimlab, name)(sharded, nonfinite="skip", **kwargs)
-        other = getattr(optimlab, name)(plain, **kwargs)
+        mine = getattr(optimlab, name)(sharded, nonfinite="skip", engine="reference",
+                                       **kwargs)
+        other = getattr(optimlab, name)(plain, engine="reference", **kwargs)
         for step_grads in grads:
             for param, grad, placement in zip(sharded, step_grads, placements, strict=True):
                 param.grad = distribute_tensor(grad, mesh, placement)

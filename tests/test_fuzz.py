@@ -214,17 +214,28 @@ def _finite(optimizer: torch.optim.Optimizer, params: list[torch.Tensor]) -> boo
 # --- invariants ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("engine", sorted(ENGINES))
-@SETTINGS
-@given(run=runs())
+def on_every_engine(strategy: st.SearchStrategy, engines: list[str] | None = None):
+    """Run the decorated property ``check(engine, run)`` on every engine. The compiled
+    engine compiles a kernel for each configuration drawn (about a second each), so it
+    gets a tenth of the examples."""
+    def decorate(check):
+        @pytest.mark.parametrize("engine", engines or sorted(ENGINES))
+        def test(engine: str) -> None:
+            examples = EXAMPLES if engine != "compiled" else max(EXAMPLES // 10, 5)
+            run_check = given(run=strategy)(lambda run: check(engine, run))
+            settings(SETTINGS, max_examples=examples)(run_check)()
+        test.__name__, test.__doc__ = check.__name__, check.__doc__
+        return test
+    return decorate
+
+
+@on_every_engine(runs())
 def test_finite_in_finite_out(engine: str, run: Run) -> None:
     _, params, optimizer, _ = train(run, engine)
     assert _finite(optimizer, params), run
 
 
-@pytest.mark.parametrize("engine", sorted(ENGINES))
-@SETTINGS
-@given(run=runs(lr=0.0))
+@on_every_engine(runs(lr=0.0))
 def test_zero_lr_leaves_params_unchanged(engine: str, run: Run) -> None:
     starts, params, _, _ = train(run, engine)
     decays = run.kwargs["weight_decay_form"] == "independent" and run.kwargs["weight_decay"]
@@ -247,31 +258,48 @@ def _seen(run: Run) -> list[int]:
     return counts
 
 
-@pytest.mark.parametrize("engine", sorted(ENGINES))
-@SETTINGS
-@given(run=runs())
+@on_every_engine(runs())
 def test_layout_never_changes_values(engine: str, run: Run) -> None:
+    """Bit for bit on the reference engine; the faster engines hand a non-contiguous param
+    to the reference engine and a contiguous one to their kernel, so they agree within
+    the rounding of the dtype."""
     starts, params, optimizer, _ = train(run, engine)
     _, contiguous, reference, _ = train(run, engine, contiguous=True)
     layouts = run.layouts + run.added_layouts
+    same = bitwise_equal if engine == "reference" else _close(run)
     for layout, start, param, plain in zip(layouts, starts, params, contiguous, strict=True):
         assert param.stride() == _layout(start, layout).stride(), (layout, run)
-        assert bitwise_equal(param.detach().contiguous(), plain.detach()), (layout, run)
+        assert same(param.detach().contiguous(), plain.detach()), (layout, run)
         for key, value in optimizer.state.get(param, {}).items():
-            assert bitwise_equal(value.contiguous(), reference.state[plain][key]), (key, run)
+            assert same(value.contiguous(), reference.state[plain][key]), (key, run)
 
 
-@pytest.mark.parametrize("engine", sorted(set(ENGINES) - {"reference"}) or ["reference"])
-@SETTINGS
-@given(run=runs())
+def _close(run: Run):
+    tolerance = _tolerance(run.dtype)
+
+    def close(a: torch.Tensor, b: torch.Tensor) -> bool:
+        return torch.allclose(a.double(), b.double(), rtol=tolerance,
+                              atol=tolerance * max(run.magnitude, 1.0), equal_nan=True)
+    return close
+
+
+@on_every_engine(runs(), sorted(set(ENGINES) - {"reference"}))
 def test_every_engine_agrees_with_the_reference_engine(engine: str, run: Run) -> None:
-    """(With only the reference engine, this checks that a run repeats bit for bit.)"""
-    _, params, _, _ = train(run, engine)
+    """fp32 and fp64 within rounding. In bf16 and fp16 the kernels (torch's fused ones and
+    ours) compute in fp32 and round once per step, where the reference engine rounds after
+    every operation, as torch's for-loop does: where a moment sits near fp16's subnormal
+    range the two differ by a good part of a step, so there they must agree to within a
+    third of the distance travelled."""
+    starts, params, _, _ = train(run, engine)
     _, expected, _, _ = train(run, "reference")
-    for param, other in zip(params, expected, strict=True):
+    for start, param, other in zip(starts, params, expected, strict=True):
         tolerance = _tolerance(run.dtype)
+        atol = tolerance * run.magnitude
+        if run.dtype in LOW:
+            atol += (other.detach().double() - start.double()).abs().max().item() / 3 \
+                if other.numel() else 0.0
         torch.testing.assert_close(param.detach().double(), other.detach().double(),
-                                   rtol=tolerance, atol=tolerance * run.magnitude,
+                                   rtol=tolerance, atol=atol,
                                    equal_nan=False, msg=lambda m: f"{m}\n{run}")
 
 

@@ -60,7 +60,7 @@ BAD = [
      "decoupled_weight_decay=True", "'decoupled'"),
     ("AdamW", {"engine": "turbo"}, "engine='turbo'", "'reference'"),
     ("AdamW", {"differentiable": True}, "differentiable=True", "False"),
-    ("AdamW", {"state_dtype": torch.int8}, "state_dtype=torch.int8", "torch.bfloat16"),
+    ("AdamW", {"state_dtype": torch.int16}, "state_dtype=torch.int16", "torch.int8"),
 ]
 
 

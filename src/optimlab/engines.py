@@ -1,133 +1,106 @@
 """Engines: ways to run one rule (rules.py) over the tensors of a parameter group.
 
-An engine is a function ``update(rule, hp, params, grads, states)`` that advances every
-parameter of a group by one step, in place, and keeps torch's state layout: each
-parameter's state is a dict of tensors named as torch names them, plus ``step``.
+Every engine runs the same rule function and keeps torch's state layout:
 
-* ``reference``: eager, one tensor at a time, any dtype, complex and sparse gradients.
-  It is the oracle every faster engine is tested against.
+* ``"reference"``: eager, one tensor at a time, any dtype, complex and sparse gradients,
+  every state codec (reference.py). The oracle every other engine is tested against.
+* ``"native"``: torch's own fused kernels where a configuration's equation is theirs
+  (native.py); the reference engine for the rest.
+* ``"compiled"``: ``torch.compile`` of the rule into one fused kernel per configuration
+  (compiled.py); the reference engine for the tensors it cannot take.
+* ``"auto"`` (the default): native where a configuration maps onto a fused kernel; else
+  compiled, for groups of at least ``AUTO_COMPILE_ELEMENTS`` elements (below that the
+  seconds of compiling outweigh what the kernel saves over any run of less than ~10⁵
+  steps); else reference. Where compiling is not possible (no C++ compiler for the CPU,
+  no Triton for CUDA), auto warns once and uses the reference engine.
+
+An engine is a function ``update(rule, hp, params, grads, states, cache)``; ``cache`` is a
+dict the optimizer keeps per param group (never saved), where engines keep their layout.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import torch
 from torch import Tensor
 
+from optimlab import compiled, native
+from optimlab.reference import ensure_state, reference_update
 from optimlab.rules import Rule, State
 
-Engine = Callable[
-    [Rule, Mapping[str, Any], Sequence[Tensor], Sequence[Tensor], Sequence[State]], None]
+Engine = Callable[[Rule, Mapping[str, Any], Sequence[Tensor], Sequence[Tensor],
+                   Sequence[State], dict[str, Any]], None]
+Taker = Callable[[Rule, Mapping[str, Any], Sequence[Tensor], Sequence[Tensor],
+                  Sequence[State], dict[str, Any]], list[int]]
+AUTO_COMPILE_ELEMENTS = 1 << 20
+_warned: set[str] = set()
+
+__all__ = ["AUTO_COMPILE_ELEMENTS", "ENGINES", "ensure_state", "get_engine"]
 
 
-def scalar_dtype() -> torch.dtype:
-    """dtype of the ``step`` counter, as torch.optim chooses it."""
-    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+def _chain(takers: Sequence[Taker], rule: Rule, hp: Mapping[str, Any],
+           params: Sequence[Tensor], grads: Sequence[Tensor], states: Sequence[State],
+           cache: dict[str, Any]) -> None:
+    """Offer the tensors to each engine in turn; the reference engine steps what is left."""
+    positions = list(range(len(params)))
+    for index, taker in enumerate(takers):
+        if not positions:
+            return
+        subset = _pick(positions, params, grads, states)
+        left = taker(rule, hp, *subset, cache.setdefault(index, {}))
+        positions = [positions[i] for i in left]
+    if positions:
+        reference_update(rule, hp, *_pick(positions, params, grads, states))
 
 
-def storage_dtype(param: Tensor, hp: Mapping[str, Any]) -> torch.dtype:
-    """dtype the state of ``param`` is kept in: ``state_dtype`` if set, else the param's."""
-    requested = hp.get("state_dtype")
-    return param.dtype if requested is None or param.is_complex() else requested
+def _pick(positions: list[int], *lists: Sequence[Any]) -> tuple[list[Any], ...]:
+    if len(positions) == len(lists[0]):
+        return tuple(list(items) for items in lists)
+    return tuple([items[i] for i in positions] for items in lists)
 
 
-def math_dtype(param: Tensor, hp: Mapping[str, Any]) -> torch.dtype:
-    """dtype the rule computes in: the wider of the param's and the state's."""
-    if param.is_complex():
-        return param.real.dtype
-    return torch.promote_types(param.dtype, storage_dtype(param, hp))
+def native_update(rule, hp, params, grads, states, cache) -> None:
+    _chain([native.take], rule, hp, params, grads, states, cache)
 
 
-def ensure_state(rule: Rule, hp: Mapping[str, Any], param: Tensor, state: State) -> bool:
-    """Create the state tensors that the group's options need (lazily, as torch does).
-
-    Returns True when the moments were created now, i.e. this is the param's first step.
-    A state loaded in another dtype is converted to the storage dtype.
-    """
-    fresh = False
-    if rule.counts_steps and "step" not in state:
-        state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
-    dtype = storage_dtype(param, hp)
-    initial = rule.initial_values(hp)
-    for key in rule.state_keys(hp):
-        if key not in state:
-            value = initial.get(key, 0.0)
-            fill = complex(value, value) if param.is_complex() else value
-            state[key] = torch.full_like(param, fill, dtype=dtype)
-            fresh = True
-        elif state[key].dtype != dtype:
-            state[key] = state[key].to(dtype)
-    return fresh
+def compiled_update(rule, hp, params, grads, states, cache) -> None:
+    _chain([compiled.take], rule, hp, params, grads, states, cache)
 
 
-def step_number(rule: Rule, state: State, fresh: bool) -> float:
-    """t for this update: the stored counter + 1, or, for rules that keep no counter
-    (torch's SGD), 1 on the first step and 2 afterwards (all they need to know)."""
-    if rule.counts_steps:
-        return float(state["step"]) + 1
-    return 1.0 if fresh else 2.0
+def auto_update(rule, hp, params, grads, states, cache) -> None:
+    takers: list[Taker] = [native.take]
+    if native.kernel_for(rule, hp) is None or _needs_codec(hp):
+        takers.append(_compiled_if_worth_it)
+    _chain(takers, rule, hp, params, grads, states, cache)
 
 
-def plain_numbers(hp: Mapping[str, Any]) -> dict[str, Any]:
-    """hp with 0-d tensor hyperparameters (a tensor lr, say) read as Python numbers."""
-    return {k: v.item() if isinstance(v, Tensor) else v for k, v in hp.items()}
+def _needs_codec(hp: Mapping[str, Any]) -> bool:
+    return hp.get("state_dtype") is not None
 
 
-def _math(tensor: Tensor, dtype: torch.dtype) -> Tensor:
-    """The real-valued view the rule sees: complex numbers as (re, im) pairs."""
-    real = torch.view_as_real(tensor) if tensor.is_complex() else tensor
-    return real.to(dtype)
+def _compiled_if_worth_it(rule, hp, params, grads, states, cache) -> list[int]:
+    everything = list(range(len(params)))
+    if sum(p.numel() for p in params) < AUTO_COMPILE_ELEMENTS:
+        return everything
+    devices = {p.device for p in params}
+    missing = sorted(str(d) for d in devices if not compiled.available(d))
+    if missing:
+        _warn_once("optimlab engine='auto': torch.compile cannot build kernels for "
+                   f"{missing} (no C++ compiler on the CPU, or no Triton for CUDA); "
+                   "using the reference engine there")
+    return compiled.take(rule, hp, params, grads, states, cache)
 
 
-def _store(dst: Tensor, value: Tensor) -> None:
-    (torch.view_as_real(dst) if dst.is_complex() else dst).copy_(value)
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
-def _update_dense(rule: Rule, hp: Mapping[str, Any], param: Tensor, grad: Tensor,
-                  state: State) -> None:
-    dtype = math_dtype(param, hp)
-    keys = rule.state_keys(hp)
-    moments = {key: _math(state[key], dtype) for key in keys}
-    new_param, new_moments = rule.update(_math(param, dtype), _math(grad, dtype), moments, hp)
-    _store(param, new_param)
-    for key in keys:
-        _store(state[key], new_moments[key])
-
-
-def _update_rows(rule: Rule, hp: Mapping[str, Any], param: Tensor, grad: Tensor,
-                 state: State) -> None:
-    """Apply the rule to the rows a sparse gradient touches (exact when rule.row_local)."""
-    grad = grad.coalesce()
-    rows = tuple(grad.indices())
-    dtype = math_dtype(param, hp)
-    keys = rule.state_keys(hp)
-    moments = {key: state[key][rows].to(dtype) for key in keys}
-    new_param, new_moments = rule.update(param[rows].to(dtype), grad.values().to(dtype),
-                                         moments, hp)
-    param.index_put_(rows, new_param.to(param.dtype))
-    for key in keys:
-        state[key].index_put_(rows, new_moments[key].to(state[key].dtype))
-
-
-def reference_update(rule: Rule, hp: Mapping[str, Any], params: Sequence[Tensor],
-                     grads: Sequence[Tensor], states: Sequence[State]) -> None:
-    """Run ``rule`` eagerly on each parameter in turn."""
-    numbers = plain_numbers(hp)
-    for param, grad, state in zip(params, grads, states, strict=True):
-        fresh = ensure_state(rule, numbers, param, state)
-        step_hp = {**numbers, **rule.step_scalars(numbers, step_number(rule, state, fresh))}
-        if grad.is_sparse and rule.row_local(step_hp):
-            _update_rows(rule, step_hp, param, grad, state)
-        else:
-            _update_dense(rule, step_hp, param, grad.to_dense() if grad.is_sparse else grad,
-                          state)
-        if rule.counts_steps:
-            state["step"] += 1
-
-
-ENGINES: dict[str, Engine] = {"reference": reference_update}
+ENGINES: dict[str, Engine] = {"auto": auto_update, "reference": reference_update,
+                              "native": native_update, "compiled": compiled_update}
 
 
 def get_engine(name: str) -> Engine:

@@ -83,4 +83,5 @@ class Choice:
 
 FLAG = Choice((False, True))
 OPTIONAL_FLAG = Choice((None, False, True))
-STATE_DTYPES = Choice((None, torch.float32, torch.float64, torch.bfloat16, torch.float16))
+STATE_DTYPES = Choice((None, torch.float32, torch.float64, torch.bfloat16, torch.float16,
+                       torch.int8))

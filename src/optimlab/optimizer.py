@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from optimlab import checkpoint, engines
+from optimlab import checkpoint, codecs, compiled, engines
 from optimlab.checkpoint import param_label
 from optimlab.hyperparameters import ArgumentError, Choice, Pair, Range
 from optimlab.rules import Rule, State
@@ -92,7 +92,7 @@ class Optimizer(torch.optim.Optimizer):
     nonfinite_group: Any = None
 
     def __init__(self, params: Any, given: Mapping[str, Any], *, preset: str = "torch",
-                 engine: str = "reference", nonfinite: str = "ignore") -> None:
+                 engine: str = "auto", nonfinite: str = "ignore") -> None:
         owner = type(self).__name__
         Choice(tuple(self.presets)).check(owner, "preset", preset)
         Choice(tuple(engines.ENGINES)).check(owner, "engine", engine)
@@ -105,7 +105,18 @@ class Optimizer(torch.optim.Optimizer):
         self.preset = preset
         self.engine = engine
         self.nonfinite = nonfinite
+        self._engine_caches: dict[int, dict[str, Any]] = {}
         super().__init__(params, defaults)
+        if engine == "compiled":
+            self._check_compilable(owner)
+
+    def _check_compilable(self, owner: str) -> None:
+        devices = {p.device for g in self.param_groups for p in g["params"]}
+        missing = sorted(str(d) for d in devices if not compiled.available(d))
+        if missing:
+            raise ArgumentError(f"{owner}: engine='compiled' cannot build kernels for "
+                                f"{missing}: torch.compile needs a C++ compiler for the CPU "
+                                "and Triton for CUDA; valid: engine='auto' or 'reference'")
 
     # --- validation ---------------------------------------------------------------------
 
@@ -167,6 +178,7 @@ class Optimizer(torch.optim.Optimizer):
         for key, value in (("preset", "torch"), ("engine", "reference"),
                            ("nonfinite", "ignore")):
             self.__dict__.setdefault(key, value)
+        self._engine_caches = {}
         skipped = self.skipped_steps
         for group in self.param_groups:
             self.complete_group(group)
@@ -204,6 +216,36 @@ class Optimizer(torch.optim.Optimizer):
             raise
         finally:
             handle.remove()
+            self._engine_caches = {}
+        self._restore_scales()
+
+    def _restore_scales(self) -> None:
+        """torch's loader casts every floating state tensor to its param's dtype; the
+        8-bit codec's block scales stay fp32 (their values were saved in fp32 and a bf16
+        param would otherwise round them)."""
+        for state in self.state.values():
+            for key, value in state.items():
+                if key.endswith(codecs.SCALE_SUFFIX) and isinstance(value, Tensor) and \
+                        value.dtype != torch.float32:
+                    state[key] = value.float()
+
+    def moment(self, param: Tensor, key: str) -> Tensor:
+        """The moment ``key`` (``"exp_avg"``, ``"sum"``, ...) of ``param`` as fp32 (fp64 for
+        fp64 params) in the param's shape, whatever form it is stored in (codecs.py).
+
+        Example:
+            >>> opt = optimlab.AdamW(model.parameters(), state_dtype=torch.int8)
+            >>> opt.moment(model.weight, "exp_avg_sq")     # decoded 8-bit codes
+        """
+        state = self.state.get(param)
+        if not state or key not in state:
+            raise KeyError(f"{type(self).__name__}.moment: the parameter (shape "
+                           f"{tuple(param.shape)}) has no moment {key!r} yet; it has "
+                           f"{sorted(state or {})}")
+        dtype = torch.promote_types(param.real.dtype if param.is_complex() else param.dtype,
+                                    torch.float32)
+        value = codecs.decoded(state, key, param.dtype if param.is_complex() else dtype)
+        return value.view(param.shape)
 
     def complete_group(self, group: dict[str, Any]) -> None:
         """Fill keys a loaded group lacks (a torch.optim checkpoint has none of our options)
@@ -231,9 +273,11 @@ class Optimizer(torch.optim.Optimizer):
                 group["skipped_steps"] = skipped
             return loss
         update = engines.get_engine(self.engine)
-        for hp, params, grads in batches:
+        caches = self.__dict__.setdefault("_engine_caches", {})
+        for index, (hp, params, grads) in enumerate(batches):
             if params:
-                update(self.rule, hp, params, grads, self._states(hp, params))
+                update(self.rule, hp, params, grads, self._states(hp, params),
+                       caches.setdefault(index, {}))
         return loss
 
     def _states(self, hp: Mapping[str, Any], params: list[Tensor]) -> list[State]:

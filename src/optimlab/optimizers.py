@@ -112,7 +112,7 @@ class SGD(Optimizer):
                  momentum_form: str | None = None, lr_in_momentum: bool | None = None,
                  weight_decay_form: str | None = None,
                  state_dtype: torch.dtype | None = None, preset: str = "torch",
-                 engine: str = "reference", nonfinite: str = "ignore") -> None:
+                 engine: str = "auto", nonfinite: str = "ignore") -> None:
         given = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                      nesterov=nesterov, maximize=maximize, foreach=foreach,
                      differentiable=differentiable, fused=fused, momentum_form=momentum_form,
@@ -170,7 +170,7 @@ class Adagrad(Optimizer):
                  differentiable: bool = False, fused: bool | None = None,
                  eps_placement: str | None = None, weight_decay_form: str | None = None,
                  state_dtype: torch.dtype | None = None, preset: str = "torch",
-                 engine: str = "reference", nonfinite: str = "ignore") -> None:
+                 engine: str = "auto", nonfinite: str = "ignore") -> None:
         given = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                      initial_accumulator_value=initial_accumulator_value, eps=eps,
                      foreach=foreach, maximize=maximize, differentiable=differentiable,
@@ -179,7 +179,7 @@ class Adagrad(Optimizer):
         super().__init__(params, given, preset=preset, engine=engine, nonfinite=nonfinite)
         # torch.optim.Adagrad creates its state at construction; so do we, so that a
         # checkpoint taken before the first step loads into torch.optim.Adagrad too.
-        from optimlab.engines import ensure_state
+        from optimlab.reference import ensure_state
 
         for group in self.param_groups:
             for param in group["params"]:
@@ -238,7 +238,7 @@ class RMSprop(Optimizer):
                  lr_in_momentum: bool | None = None,
                  initial_accumulator_value: float | None = None,
                  weight_decay_form: str | None = None, state_dtype: torch.dtype | None = None,
-                 preset: str = "torch", engine: str = "reference",
+                 preset: str = "torch", engine: str = "auto",
                  nonfinite: str = "ignore") -> None:
         given = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                      centered=centered, capturable=capturable, foreach=foreach,
@@ -302,7 +302,7 @@ class Adam(Optimizer):
                  bias_correction: bool = True, eps_root: float | None = None,
                  eps_placement: str | None = None, weight_decay_form: str | None = None,
                  state_dtype: torch.dtype | None = None, preset: str = "torch",
-                 engine: str = "reference", nonfinite: str = "ignore") -> None:
+                 engine: str = "auto", nonfinite: str = "ignore") -> None:
         # whichever of torch's flag and our form is given decides the other, over the preset
         if decoupled_weight_decay is None and weight_decay_form is not None:
             decoupled_weight_decay = weight_decay_form != "l2"
@@ -368,7 +368,7 @@ class AdamW(Adam):
                  fused: bool | None = None, bias_correction: bool = True,
                  eps_root: float | None = None, eps_placement: str | None = None,
                  weight_decay_form: str | None = None, state_dtype: torch.dtype | None = None,
-                 preset: str = "torch", engine: str = "reference",
+                 preset: str = "torch", engine: str = "auto",
                  nonfinite: str = "ignore") -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
                          maximize=maximize, capturable=capturable,

@@ -1,0 +1,372 @@
+"""The compiled engine: ``torch.compile`` of the same rule function, one fused kernel.
+
+The kernel is ``decode -> rules.<algorithm> -> encode`` over flat tensors, traced once per
+configuration (the rule, its options, how each moment is stored, the dtypes) and compiled
+by Inductor into one vectorised loop that reads each input once and writes each output
+once. What changes from step to step enters as 0-d tensors: the lr, the betas, every
+other number, and the per-step numbers (bias corrections, decayed lr) that
+``Rule.step_scalars`` computes once per step outside the kernel, where they cost nothing
+(computed inside, Inductor would evaluate ``β^t`` per element). A schedule therefore never
+recompiles, and sizes are dynamic, so one kernel serves every tensor of a group.
+
+How a group is laid out (measured in benchmarks/):
+
+* a tensor of at least ``BUCKET_MAX`` elements gets its own call of the kernel, on flat
+  views of its param, gradient and state (a call costs ~40 µs of Python and guards);
+* smaller tensors share one call: their moments and step counters live in flat buffers
+  owned by the engine, each param's state entries being views into them (so state_dict
+  and load_state_dict see torch's layout); params and gradients are gathered into flat
+  scratch buffers and params scattered back, with one ``_foreach_copy_`` each;
+* tensors the kernel cannot take (sparse or complex gradients, non-contiguous layouts,
+  DTensors, 8-bit moments of a tensor whose size is not a whole number of blocks) are
+  returned to the caller, which runs them through the reference engine.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from optimlab import codecs
+from optimlab.reference import ensure_state, plain_numbers, step_number
+from optimlab.rules import Rule, State
+
+BUCKET_MAX = 1 << 16
+#: group entries that choose how torch.optim runs, or are spelled out elsewhere (betas as
+#: beta1/beta2, state_dtype as the storages): not options of the kernel
+NOT_OPTIONS = frozenset({"foreach", "fused", "capturable", "differentiable", "state_dtype",
+                         "betas", "decoupled_weight_decay", "bias_correction"})
+
+
+def available(device: torch.device) -> bool:
+    """Whether torch.compile can build kernels for ``device``: a C++ compiler for the CPU,
+    Triton for CUDA."""
+    if device.type == "cpu":
+        return any(shutil.which(name) for name in (os.environ.get("CXX", "g++"), "g++",
+                                                   "clang++", "c++"))
+    if device.type == "cuda":
+        from torch.utils._triton import has_triton
+
+        return has_triton()
+    return False
+
+
+# --- the kernel ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """Everything a compiled kernel is specialised to (one compile per distinct spec)."""
+
+    rule: Rule
+    options: tuple[tuple[str, Any], ...]
+    storages: tuple[tuple[str, Any], ...]  # (moment name, its storage), in state_keys order
+    scalar_names: tuple[str, ...]
+    math_dtype: torch.dtype
+    dtypes: tuple[torch.dtype, torch.dtype, str]  # param dtype, grad dtype, device type
+
+    @property
+    def blocked(self) -> bool:
+        return any(isinstance(s, codecs.Blockwise8bit) for _, s in self.storages)
+
+
+def _rule_step(spec: KernelSpec, param: Tensor, grad: Tensor, *tensors: Tensor) -> None:
+    """decode -> rule -> encode, in place: the function that torch.compile turns into one
+    kernel (``tensors``: the stored parts of each moment, then the scalars)."""
+    stored_count = sum(len(s.parts(k)) for k, s in spec.storages)
+    stored, scalars = tensors[:stored_count], tensors[stored_count:]
+    hp = {**dict(spec.options), **dict(zip(spec.scalar_names, scalars, strict=True))}
+    moments, parts = {}, {}
+    position = 0
+    for key, storage in spec.storages:
+        width = len(storage.parts(key))
+        parts[key] = stored[position:position + width]
+        position += width
+        moments[key] = (storage.decode_blocks(*parts[key]).to(spec.math_dtype)
+                        if isinstance(storage, codecs.Blockwise8bit)
+                        else parts[key][0].to(spec.math_dtype))
+    new_param, new_moments = spec.rule.update(param.to(spec.math_dtype),
+                                              grad.to(spec.math_dtype), moments, hp)
+    param.copy_(new_param)
+    for key, storage in spec.storages:
+        if isinstance(storage, codecs.Blockwise8bit):
+            codes, scale = storage.encode_blocks(new_moments[key].float())
+            parts[key][0].copy_(codes)
+            parts[key][1].copy_(scale)
+        else:
+            parts[key][0].copy_(new_moments[key])
+
+
+@functools.cache
+def compiled_kernel(spec: KernelSpec) -> Any:
+    """The compiled kernel of ``spec``, built once per process (Inductor also caches the
+    generated code on disk, so a second process compiles in about a second)."""
+    step = functools.partial(_rule_step, spec)
+
+    def kernel(*tensors: Tensor) -> None:
+        step(*tensors)
+
+    # Dynamo keeps its compiled graphs per code object and gives up after a few; a code
+    # object of its own per spec keeps every configuration's kernel apart.
+    name = f"optimlab_{spec.rule.name}_kernel_{abs(hash(spec)) % 10**8}"
+    code = kernel.__code__.replace(co_name=name, co_qualname=name)
+    unique = types.FunctionType(code, kernel.__globals__, name, None, kernel.__closure__)
+    return torch.compile(unique, fullgraph=True)
+
+
+class Launcher:
+    """Calls one compiled kernel, marking sizes dynamic on its first call."""
+
+    def __init__(self, spec: KernelSpec) -> None:
+        self.spec = spec
+        self.kernel = compiled_kernel(spec)
+        self.called = False
+
+    def __call__(self, tensors: list[Tensor]) -> None:
+        if not self.called:
+            for tensor in tensors:
+                if tensor.dim() > 0:
+                    torch._dynamo.mark_dynamic(tensor, 0)
+            self.called = True
+        self.kernel(*tensors)
+
+
+@functools.cache
+def launcher(spec: KernelSpec) -> Launcher:
+    return Launcher(spec)
+
+
+# --- laying out a group --------------------------------------------------------------------
+
+
+def _kernel_options(numbers: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted((k, v) for k, v in numbers.items()
+                        if k not in NOT_OPTIONS and not _is_number(v)))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _spec(rule: Rule, numbers: Mapping[str, Any], param: Tensor, grad: Tensor) -> KernelSpec:
+    from optimlab.reference import math_dtype
+
+    storages = tuple((key, codecs.storage_for(param, key, numbers.get("state_dtype")))
+                     for key in rule.state_keys(numbers))
+    scalars = {**numbers, **rule.step_scalars(numbers, 1.0)}
+    names = tuple(sorted(k for k, v in scalars.items() if k not in NOT_OPTIONS
+                         and _is_number(v)))
+    mdtype = torch.promote_types(math_dtype(param, numbers), torch.float32)
+    return KernelSpec(rule, _kernel_options(numbers), storages, names, mdtype,
+                      (param.dtype, grad.dtype, param.device.type))
+
+
+def _fits(spec: KernelSpec, param: Tensor, grad: Tensor) -> bool:
+    """Whether the kernel can take this tensor as flat views (its state is checked once it
+    exists: ``_state_fits``)."""
+    if grad.is_sparse or param.is_complex() or grad.is_complex() or param.numel() < 2 or \
+            type(param) not in (Tensor, torch.nn.Parameter) or grad.device != param.device \
+            or not available(param.device):
+        return False
+    if spec.blocked and param.numel() % codecs.BLOCK:
+        return False
+    return param.is_contiguous() and grad.is_contiguous()
+
+
+def _state_fits(spec: KernelSpec, state: State) -> bool:
+    return all(state[key].is_contiguous() for key, _ in spec.storages)
+
+
+def _flat(spec: KernelSpec, tensor: Tensor) -> Tensor:
+    return tensor.view(-1, codecs.BLOCK) if spec.blocked else tensor.view(-1)
+
+
+def _stored_views(spec: KernelSpec, state: State) -> list[Tensor]:
+    views = []
+    for key, storage in spec.storages:
+        for name in storage.parts(key):
+            views.append(state[name].view(-1, 1) if name != key else _flat(spec, state[name]))
+    return views
+
+
+@dataclass
+class Scalars:
+    """0-d tensors holding this step's numbers, filled in place before each call (never
+    re-created, so that the kernel sees the same inputs and never recompiles)."""
+
+    tensors: dict[tuple[KernelSpec, torch.device], list[Tensor]] = field(default_factory=dict)
+
+    def get(self, spec: KernelSpec, numbers: Mapping[str, Any], step: float,
+            device: torch.device) -> list[Tensor]:
+        values = {**numbers, **spec.rule.step_scalars(numbers, step)}
+        slot = self.tensors.setdefault(
+            (spec, device),
+            [torch.zeros((), dtype=spec.math_dtype, device=device) for _ in spec.scalar_names])
+        for tensor, name in zip(slot, spec.scalar_names, strict=True):
+            tensor.fill_(values[name])
+        return slot
+
+
+def _launch(spec: KernelSpec, numbers: Mapping[str, Any], scalars: Scalars, param: Tensor,
+            grad: Tensor, state: State, step: float) -> None:
+    """One kernel call on one tensor's flat views."""
+    tensors = [_flat(spec, param), _flat(spec, grad), *_stored_views(spec, state),
+               *scalars.get(spec, numbers, step, param.device)]
+    launcher(spec)(tensors)
+    if spec.rule.counts_steps:
+        state["step"] += 1
+
+
+class Bucket:
+    """Tensors smaller than ``BUCKET_MAX`` of one spec, stepped by one kernel call.
+
+    Their moments and step counters are moved into flat buffers, and each param's state
+    entries become views of them; params and gradients are copied into flat scratch
+    buffers before the call and params copied back after it.
+    """
+
+    def __init__(self, spec: KernelSpec, params: list[Tensor], states: list[State],
+                 fresh: list[bool]) -> None:
+        self.spec, self.params, self.fresh = spec, params, fresh
+        sizes = [p.numel() for p in params]
+        first = params[0]
+        self.flat_param = torch.empty(sum(sizes), dtype=first.dtype, device=first.device)
+        self.flat_grad = torch.empty_like(self.flat_param, dtype=spec.dtypes[1])
+        self.param_views = _shaped_views(self.flat_param, params)
+        self.grad_views = _shaped_views(self.flat_grad, params)
+        self.moments: list[Tensor] = []
+        self.views: list[tuple[State, str, Tensor]] = []
+        for key, _ in spec.storages:
+            flat = torch.cat([state[key].reshape(-1) for state in states])
+            self._adopt(states, key, flat, _shaped_views(flat, params))
+            self.moments.append(flat)
+        self.steps = None
+        if spec.rule.counts_steps:
+            self.steps = torch.stack([state["step"] for state in states])
+            self._adopt(states, "step", self.steps, list(self.steps.unbind()))
+
+    def _adopt(self, states: list[State], key: str, flat: Tensor, views: list[Tensor]) -> None:
+        for state, view in zip(states, views, strict=True):
+            state[key] = view
+            self.views.append((state, key, view))
+
+    def intact(self) -> bool:
+        """False if a state entry was replaced since (the flat buffers no longer hold it)."""
+        return all(state.get(key) is view for state, key, view in self.views)
+
+    def step(self, numbers: Mapping[str, Any], scalars: Scalars, grads: list[Tensor]) -> bool:
+        """One step of every member; False (nothing done) if they are not at one step."""
+        if self.steps is not None:
+            if not bool((self.steps == self.steps[0]).all()):
+                return False
+            step = float(self.steps[0]) + 1
+        elif len(set(self.fresh)) > 1:
+            return False
+        else:
+            step = 1.0 if self.fresh[0] else 2.0
+        torch._foreach_copy_(self.param_views, self.params)
+        torch._foreach_copy_(self.grad_views, grads)
+        tensors = [self.flat_param, self.flat_grad, *self.moments,
+                   *scalars.get(self.spec, numbers, step, self.flat_param.device)]
+        launcher(self.spec)(tensors)
+        torch._foreach_copy_(self.params, self.param_views)
+        if self.steps is not None:
+            self.steps += 1
+        self.fresh = [False] * len(self.fresh)
+        return True
+
+
+def _shaped_views(flat: Tensor, like: list[Tensor]) -> list[Tensor]:
+    pieces = flat.split([t.numel() for t in like])
+    return [piece.view(t.shape) for piece, t in zip(pieces, like, strict=True)]
+
+
+@dataclass
+class Plan:
+    """How one group's tensors are stepped: alone, in buckets, or left to the caller."""
+
+    key: tuple[Any, ...]
+    alone: list[tuple[int, KernelSpec, bool]]  # position, spec, first step of its state
+    buckets: list[tuple[list[int], Bucket]]
+    rest: list[int]
+    scalars: Scalars
+
+    @classmethod
+    def build(cls, rule: Rule, numbers: Mapping[str, Any], params: Sequence[Tensor],
+              grads: Sequence[Tensor], states: Sequence[State], key: tuple[Any, ...]) -> Plan:
+        rest: list[int] = []
+        alone, small = [], {}
+        for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
+            spec = _spec(rule, numbers, param, grad)
+            if not _fits(spec, param, grad):
+                rest.append(i)
+            elif param.numel() >= BUCKET_MAX or spec.blocked:
+                alone.append((i, spec))
+            else:
+                small.setdefault(spec, []).append(i)
+        for spec, indices in list(small.items()):
+            if sum(params[i].numel() for i in indices) < 2:  # sizes 0 and 1 recompile
+                rest.extend(small.pop(spec))
+        # state is created only for what the kernel takes: the reference engine tells a
+        # first step by the state it creates itself
+        fresh = {i: ensure_state(rule, numbers, params[i], states[i])
+                 for i in [i for i, _ in alone] + [i for v in small.values() for i in v]}
+        kept_alone = []
+        for i, spec in alone:
+            if _state_fits(spec, states[i]):
+                kept_alone.append((i, spec, fresh[i]))
+            else:
+                rest.append(i)
+        buckets = []
+        for spec, indices in small.items():
+            unfit = [i for i in indices if not _state_fits(spec, states[i])]
+            rest.extend(unfit)
+            members = [i for i in indices if i not in unfit]
+            if members:
+                bucket = Bucket(spec, [params[i] for i in members],
+                                [states[i] for i in members], [fresh[i] for i in members])
+                buckets.append((members, bucket))
+        return cls(key, kept_alone, buckets, sorted(rest), Scalars())
+
+    def usable(self, key: tuple[Any, ...], grads: Sequence[Tensor]) -> bool:
+        return key == self.key and all(b.intact() for _, b in self.buckets) and \
+            not any(g.is_sparse for g in grads)
+
+    def run(self, numbers: Mapping[str, Any], params: Sequence[Tensor],
+            grads: Sequence[Tensor], states: Sequence[State]) -> list[int]:
+        rest = list(self.rest)
+        for position, (i, spec, fresh) in enumerate(self.alone):
+            if not grads[i].is_contiguous():
+                rest.append(i)
+                continue
+            _launch(spec, numbers, self.scalars, params[i], grads[i], states[i],
+                    step_number(spec.rule, states[i], fresh))
+            self.alone[position] = (i, spec, False)
+        for indices, bucket in self.buckets:
+            if bucket.step(numbers, self.scalars, [grads[i] for i in indices]):
+                continue
+            for i, fresh in zip(indices, bucket.fresh, strict=True):
+                _launch(bucket.spec, numbers, self.scalars, params[i], grads[i].contiguous(),
+                        states[i], step_number(bucket.spec.rule, states[i], fresh))
+            bucket.fresh = [False] * len(indices)
+        return sorted(rest)
+
+
+def take(rule: Rule, hp: Mapping[str, Any], params: Sequence[Tensor],
+         grads: Sequence[Tensor], states: Sequence[State], cache: dict[str, Any]) -> list[int]:
+    """Step every tensor the compiled kernel can take; return the positions of the rest."""
+    numbers = plain_numbers(hp)
+    key = (tuple(map(id, params)), _kernel_options(numbers), numbers.get("state_dtype"))
+    plan = cache.get("compiled_plan")
+    if plan is None or not plan.usable(key, grads):
+        plan = Plan.build(rule, numbers, params, grads, states, key)
+        cache["compiled_plan"] = plan
+    return plan.run(numbers, params, grads, states)
