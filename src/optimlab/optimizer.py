@@ -208,7 +208,13 @@ class Optimizer(torch.optim.Optimizer):
         The check runs after the user's load_state_dict pre-hooks, on what they return.
         """
         before = (self.state, self.param_groups)
-        handle = self.register_load_state_dict_pre_hook(checkpoint.prepared)
+        prepared: dict[str, Any] = {}
+
+        def prepare(optimizer: Optimizer, given: dict[str, Any]) -> dict[str, Any]:
+            prepared.update(checkpoint.prepared(optimizer, given))
+            return dict(prepared)
+
+        handle = self.register_load_state_dict_pre_hook(prepare)
         try:
             super().load_state_dict(state_dict)
         except BaseException:
@@ -217,17 +223,22 @@ class Optimizer(torch.optim.Optimizer):
         finally:
             handle.remove()
             self._engine_caches = {}
-        self._restore_scales()
+        self._restore_codes(prepared)
 
-    def _restore_scales(self) -> None:
-        """torch's loader casts every floating state tensor to its param's dtype; the
-        8-bit codec's block scales stay fp32 (their values were saved in fp32 and a bf16
-        param would otherwise round them)."""
-        for state in self.state.values():
-            for key, value in state.items():
-                if key.endswith(codecs.SCALE_SUFFIX) and isinstance(value, Tensor) and \
-                        value.dtype != torch.float32:
-                    state[key] = value.float()
+    def _restore_codes(self, loaded: Mapping[str, Any]) -> None:
+        """Put back the 8-bit codec's tensors as they were saved: torch's loader casts every
+        state tensor of a floating-point param to the param's dtype, which would turn the
+        int8/uint8 codes into floats and round the fp32 block scales of a bf16 param."""
+        saved_ids = [i for group in loaded["param_groups"] for i in group["params"]]
+        params = [p for group in self.param_groups for p in group["params"]]
+        for saved_id, param in zip(saved_ids, params, strict=True):
+            entry = loaded["state"].get(saved_id)
+            if not isinstance(entry, Mapping):
+                continue
+            for key, value in entry.items():
+                if isinstance(value, Tensor) and (key.endswith(codecs.SCALE_SUFFIX) or
+                                                  key + codecs.SCALE_SUFFIX in entry):
+                    self.state[param][key] = value.to(param.device, copy=True)
 
     def moment(self, param: Tensor, key: str) -> Tensor:
         """The moment ``key`` (``"exp_avg"``, ``"sum"``, ...) of ``param`` as fp32 (fp64 for
