@@ -153,12 +153,14 @@ def test_auto_uses_native_where_it_maps_and_compiles_big_groups_only(monkeypatch
     monkeypatch.setattr(compiled, "take", lambda *a: calls.append(len(a[2])) or [])
     small = [torch.randn(10, 10, generator=gen).requires_grad_()]
     big = [torch.randn(engines.AUTO_COMPILE_ELEMENTS, generator=gen).requires_grad_()]
-    for params in (small, big):
+    many = [torch.randn(3, generator=gen).requires_grad_()
+            for _ in range(engines.AUTO_COMPILE_TENSORS)]
+    for params in (small, big, many):
         for p in params:
             p.grad = torch.randn(p.shape, generator=gen)
         optimlab.RMSprop(params).step()  # no fused RMSprop
         optimlab.AdamW(params).step()  # torch's equation: the fused kernel
-    assert calls == [1]  # the big RMSprop group only
+    assert calls == [1, engines.AUTO_COMPILE_TENSORS]  # RMSprop's big and many-tensor groups
 
 
 def test_auto_warns_once_and_steps_eagerly_without_a_compiler(monkeypatch, gen) -> None:

@@ -3,6 +3,7 @@ seed 002's hand-written loop, resumable from a checkpoint, and the README's exam
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 import re
@@ -395,3 +396,26 @@ def test_clip_refuses_a_bad_max_norm(max_norm):
 def test_clip_refuses_what_has_no_parameters():
     with pytest.raises(optimlab.ArgumentError, match="clip_grad_norm: parameters is a int"):
         optimlab.clip_grad_norm(3, 1.0)
+
+
+def test_recipe_clips_before_each_step_and_reports_the_norm(gen) -> None:
+    """``clip=`` wires torch's clip_grad_norm_ into every step; the pre-clip norm is kept."""
+    model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.LayerNorm(8),
+                                torch.nn.Linear(8, 2))
+    twin = copy.deepcopy(model)
+    optimizer, _ = optimlab.recipe(model, lr=1e-2, total_steps=4, warmup=0, clip=0.5)
+    by_hand, _ = optimlab.recipe(twin, lr=1e-2, total_steps=4, warmup=0)
+    for _ in range(3):
+        x = torch.randn(16, 6, generator=gen) * 10
+        for net in (model, twin):
+            net.zero_grad()
+            net(x).pow(2).sum().backward()
+        expected = float(torch.nn.utils.clip_grad_norm_(twin.parameters(), 0.5))
+        optimizer.step()
+        by_hand.step()
+        assert optimizer.grad_norm == pytest.approx(expected, rel=1e-6)
+        assert expected > 0.5
+    for p, q in zip(model.parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
+    with pytest.raises(ValueError, match=r"clip=-1 is invalid; valid: a norm > 0"):
+        optimlab.recipe(model, lr=1e-2, total_steps=4, clip=-1)

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from optimlab import codecs
-from optimlab.reference import ensure_state, plain_numbers, step_number
+from optimlab.reference import ensure_state, plain_numbers, step_number, update_dense
 from optimlab.rules import Rule, State
 
 BUCKET_MAX = 1 << 16
@@ -176,8 +176,6 @@ def _fits(spec: KernelSpec, param: Tensor, grad: Tensor) -> bool:
             type(param) not in (Tensor, torch.nn.Parameter) or grad.device != param.device \
             or not available(param.device):
         return False
-    if spec.blocked and param.numel() % codecs.BLOCK:
-        return False
     return param.is_contiguous() and grad.is_contiguous()
 
 
@@ -186,40 +184,108 @@ def _state_fits(spec: KernelSpec, state: State) -> bool:
 
 
 def _flat(spec: KernelSpec, tensor: Tensor) -> Tensor:
-    return tensor.view(-1, codecs.BLOCK) if spec.blocked else tensor.view(-1)
+    """A flat view; with 8-bit moments, its whole blocks shaped (blocks, BLOCK)."""
+    if not spec.blocked:
+        return tensor.view(-1)
+    whole = tensor.numel() // codecs.BLOCK * codecs.BLOCK
+    return tensor.view(-1)[:whole].view(-1, codecs.BLOCK)
 
 
 def _stored_views(spec: KernelSpec, state: State) -> list[Tensor]:
     views = []
     for key, storage in spec.storages:
         for name in storage.parts(key):
-            views.append(state[name].view(-1, 1) if name != key else _flat(spec, state[name]))
+            if name == key:
+                views.append(_flat(spec, state[name]))
+            else:  # the block scales of the whole blocks
+                blocks = state[key].numel() // codecs.BLOCK
+                views.append(state[name][:blocks].view(-1, 1))
     return views
 
 
 @dataclass
+class Tail:
+    """The last, partial block of an 8-bit tensor, stepped eagerly by the reference
+    engine with the same codec (fewer than BLOCK elements: cheap)."""
+
+    param: Tensor
+    state: State
+    storages: dict[str, Any]
+
+    @classmethod
+    def of(cls, spec: KernelSpec, param: Tensor, state: State) -> Tail | None:
+        whole = param.numel() // codecs.BLOCK * codecs.BLOCK
+        if not spec.blocked or whole == param.numel():
+            return None
+        pieces = {}
+        for key, _ in spec.storages:
+            pieces[key] = state[key].view(-1)[whole:]
+            pieces[key + codecs.SCALE_SUFFIX] = state[key + codecs.SCALE_SUFFIX][-1:]
+        return cls(param.view(-1)[whole:], pieces, dict(spec.storages))
+
+    def step(self, rule: Rule, numbers: Mapping[str, Any], grad: Tensor, step: float) -> None:
+        whole = grad.numel() - self.param.numel()
+        hp = {**numbers, **rule.step_scalars(numbers, step)}
+        update_dense(rule, hp, self.param, grad.view(-1)[whole:], self.state, self.storages)
+
+
+@dataclass
 class Scalars:
-    """0-d tensors holding this step's numbers, filled in place before each call (never
-    re-created, so that the kernel sees the same inputs and never recompiles)."""
+    """0-d tensors holding this step's numbers, filled in place (never re-created, so that
+    the kernel sees the same inputs and never recompiles), once per step and step count."""
 
     tensors: dict[tuple[KernelSpec, torch.device], list[Tensor]] = field(default_factory=dict)
+    filled: dict[tuple[KernelSpec, torch.device], tuple[object, float]] = field(
+        default_factory=dict)
 
     def get(self, spec: KernelSpec, numbers: Mapping[str, Any], step: float,
-            device: torch.device) -> list[Tensor]:
-        values = {**numbers, **spec.rule.step_scalars(numbers, step)}
-        slot = self.tensors.setdefault(
-            (spec, device),
-            [torch.zeros((), dtype=spec.math_dtype, device=device) for _ in spec.scalar_names])
-        for tensor, name in zip(slot, spec.scalar_names, strict=True):
-            tensor.fill_(values[name])
+            device: torch.device, token: object) -> list[Tensor]:
+        """The scalars for ``step``; ``token`` names the optimizer step being taken."""
+        slot = self.tensors.get((spec, device))
+        if slot is None:
+            slot = self.tensors[spec, device] = [
+                torch.zeros((), dtype=spec.math_dtype, device=device)
+                for _ in spec.scalar_names]
+        if self.filled.get((spec, device)) != (token, step):
+            values = {**numbers, **spec.rule.step_scalars(numbers, step)}
+            for tensor, name in zip(slot, spec.scalar_names, strict=True):
+                tensor.fill_(values[name])
+            self.filled[spec, device] = (token, step)
         return slot
 
 
+@dataclass
+class Alone:
+    """A tensor that gets a kernel call of its own, with its flat views made once."""
+
+    index: int
+    spec: KernelSpec
+    fresh: bool
+    param: Tensor
+    param_view: Tensor
+    stored: list[tuple[State, str, Tensor]]  # the state entries the views were made of
+    stored_views: list[Tensor]
+    tail: Tail | None
+
+    @classmethod
+    def make(cls, index: int, spec: KernelSpec, fresh: bool, param: Tensor,
+             state: State) -> Alone:
+        names = [name for key, s in spec.storages for name in s.parts(key)]
+        return cls(index, spec, fresh, param, _flat(spec, param),
+                   [(state, name, state[name]) for name in names],
+                   _stored_views(spec, state), Tail.of(spec, param, state))
+
+    def intact(self) -> bool:
+        """False if the param's storage or a state entry was replaced since."""
+        return self.param_view.data_ptr() == self.param.data_ptr() and \
+            all(state.get(name) is tensor for state, name, tensor in self.stored)
+
+
 def _launch(spec: KernelSpec, numbers: Mapping[str, Any], scalars: Scalars, param: Tensor,
-            grad: Tensor, state: State, step: float) -> None:
+            grad: Tensor, state: State, step: float, token: object) -> None:
     """One kernel call on one tensor's flat views."""
     tensors = [_flat(spec, param), _flat(spec, grad), *_stored_views(spec, state),
-               *scalars.get(spec, numbers, step, param.device)]
+               *scalars.get(spec, numbers, step, param.device, token)]
     launcher(spec)(tensors)
     if spec.rule.counts_steps:
         state["step"] += 1
@@ -262,7 +328,8 @@ class Bucket:
         """False if a state entry was replaced since (the flat buffers no longer hold it)."""
         return all(state.get(key) is view for state, key, view in self.views)
 
-    def step(self, numbers: Mapping[str, Any], scalars: Scalars, grads: list[Tensor]) -> bool:
+    def step(self, numbers: Mapping[str, Any], scalars: Scalars, grads: list[Tensor],
+             token: object) -> bool:
         """One step of every member; False (nothing done) if they are not at one step."""
         if self.steps is not None:
             if not bool((self.steps == self.steps[0]).all()):
@@ -275,7 +342,7 @@ class Bucket:
         torch._foreach_copy_(self.param_views, self.params)
         torch._foreach_copy_(self.grad_views, grads)
         tensors = [self.flat_param, self.flat_grad, *self.moments,
-                   *scalars.get(self.spec, numbers, step, self.flat_param.device)]
+                   *scalars.get(self.spec, numbers, step, self.flat_param.device, token)]
         launcher(self.spec)(tensors)
         torch._foreach_copy_(self.params, self.param_views)
         if self.steps is not None:
@@ -294,7 +361,7 @@ class Plan:
     """How one group's tensors are stepped: alone, in buckets, or left to the caller."""
 
     key: tuple[Any, ...]
-    alone: list[tuple[int, KernelSpec, bool]]  # position, spec, first step of its state
+    alone: list[Alone]
     buckets: list[tuple[list[int], Bucket]]
     rest: list[int]
     scalars: Scalars
@@ -322,7 +389,7 @@ class Plan:
         kept_alone = []
         for i, spec in alone:
             if _state_fits(spec, states[i]):
-                kept_alone.append((i, spec, fresh[i]))
+                kept_alone.append(Alone.make(i, spec, fresh[i], params[i], states[i]))
             else:
                 rest.append(i)
         buckets = []
@@ -338,24 +405,31 @@ class Plan:
 
     def usable(self, key: tuple[Any, ...], grads: Sequence[Tensor]) -> bool:
         return key == self.key and all(b.intact() for _, b in self.buckets) and \
-            not any(g.is_sparse for g in grads)
+            all(a.intact() for a in self.alone) and not any(g.is_sparse for g in grads)
 
     def run(self, numbers: Mapping[str, Any], params: Sequence[Tensor],
             grads: Sequence[Tensor], states: Sequence[State]) -> list[int]:
-        rest = list(self.rest)
-        for position, (i, spec, fresh) in enumerate(self.alone):
-            if not grads[i].is_contiguous():
-                rest.append(i)
+        rest, token = list(self.rest), object()
+        for alone in self.alone:
+            grad = grads[alone.index]
+            if not grad.is_contiguous():
+                rest.append(alone.index)
                 continue
-            _launch(spec, numbers, self.scalars, params[i], grads[i], states[i],
-                    step_number(spec.rule, states[i], fresh))
-            self.alone[position] = (i, spec, False)
+            spec, state = alone.spec, states[alone.index]
+            step = step_number(spec.rule, state, alone.fresh)
+            launcher(spec)([alone.param_view, _flat(spec, grad), *alone.stored_views,
+                            *self.scalars.get(spec, numbers, step, grad.device, token)])
+            if alone.tail is not None:
+                alone.tail.step(spec.rule, numbers, grad, step)
+            if spec.rule.counts_steps:
+                state["step"] += 1
+            alone.fresh = False
         for indices, bucket in self.buckets:
-            if bucket.step(numbers, self.scalars, [grads[i] for i in indices]):
+            if bucket.step(numbers, self.scalars, [grads[i] for i in indices], token):
                 continue
             for i, fresh in zip(indices, bucket.fresh, strict=True):
                 _launch(bucket.spec, numbers, self.scalars, params[i], grads[i].contiguous(),
-                        states[i], step_number(bucket.spec.rule, states[i], fresh))
+                        states[i], step_number(bucket.spec.rule, states[i], fresh), token)
             bucket.fresh = [False] * len(indices)
         return sorted(rest)
 

@@ -9,10 +9,12 @@ Every engine runs the same rule function and keeps torch's state layout:
 * ``"compiled"``: ``torch.compile`` of the rule into one fused kernel per configuration
   (compiled.py); the reference engine for the tensors it cannot take.
 * ``"auto"`` (the default): native where a configuration maps onto a fused kernel; else
-  compiled, for groups of at least ``AUTO_COMPILE_ELEMENTS`` elements (below that the
-  seconds of compiling outweigh what the kernel saves over any run of less than ~10⁵
-  steps); else reference. Where compiling is not possible (no C++ compiler for the CPU,
-  no Triton for CUDA), auto warns once and uses the reference engine.
+  compiled, for groups of at least ``AUTO_COMPILE_ELEMENTS`` elements or
+  ``AUTO_COMPILE_TENSORS`` tensors, where the eager step costs milliseconds (bandwidth, or
+  ~50 µs of dispatch per tensor) and the seconds of compiling pay for themselves within a
+  few thousand steps; else reference (a small model's eager step is a fraction of a
+  millisecond). Where compiling is not possible (no C++ compiler for the CPU, no Triton
+  for CUDA), auto warns once and uses the reference engine.
 
 An engine is a function ``update(rule, hp, params, grads, states, cache)``; ``cache`` is a
 dict the optimizer keeps per param group (never saved), where engines keep their layout.
@@ -35,9 +37,11 @@ Engine = Callable[[Rule, Mapping[str, Any], Sequence[Tensor], Sequence[Tensor],
 Taker = Callable[[Rule, Mapping[str, Any], Sequence[Tensor], Sequence[Tensor],
                   Sequence[State], dict[str, Any]], list[int]]
 AUTO_COMPILE_ELEMENTS = 1 << 20
+AUTO_COMPILE_TENSORS = 100
 _warned: set[str] = set()
 
-__all__ = ["AUTO_COMPILE_ELEMENTS", "ENGINES", "ensure_state", "get_engine"]
+__all__ = ["AUTO_COMPILE_ELEMENTS", "AUTO_COMPILE_TENSORS", "ENGINES", "ensure_state",
+           "get_engine"]
 
 
 def _chain(takers: Sequence[Taker], rule: Rule, hp: Mapping[str, Any],
@@ -82,7 +86,8 @@ def _needs_codec(hp: Mapping[str, Any]) -> bool:
 
 def _compiled_if_worth_it(rule, hp, params, grads, states, cache) -> list[int]:
     everything = list(range(len(params)))
-    if sum(p.numel() for p in params) < AUTO_COMPILE_ELEMENTS:
+    if len(params) < AUTO_COMPILE_TENSORS and \
+            sum(p.numel() for p in params) < AUTO_COMPILE_ELEMENTS:
         return everything
     devices = {p.device for p in params}
     missing = sorted(str(d) for d in devices if not compiled.available(d))

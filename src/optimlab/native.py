@@ -66,20 +66,24 @@ def _sgd(hp: Mapping[str, Any]) -> Kernel | None:
             hp["weight_decay_form"] != "l2":
         return None
 
-    def run(hp, params, grads, states, fresh):
+    def call(hp, params, grads, states, first):
         with_momentum = hp["momentum"] != 0
-        for first in (True, False):
+        torch._fused_sgd_(params, grads,
+                          [s["momentum_buffer"] for s in states] if with_momentum else [],
+                          weight_decay=hp["weight_decay"], momentum=hp["momentum"],
+                          lr=hp["lr"], dampening=hp["dampening"], nesterov=hp["nesterov"],
+                          maximize=hp["maximize"], is_first_step=first and with_momentum,
+                          grad_scale=None, found_inf=None)
+
+    def run(hp, params, grads, states, fresh):
+        if not any(fresh):
+            call(hp, params, grads, states, False)
+            return
+        for first in (True, False):  # a buffer's first step takes v₁ = g
             chosen = [i for i, f in enumerate(fresh) if f == first]
-            if not chosen:
-                continue
-            torch._fused_sgd_([params[i] for i in chosen], [grads[i] for i in chosen],
-                              [states[i]["momentum_buffer"] for i in chosen]
-                              if with_momentum else [],
-                              weight_decay=hp["weight_decay"], momentum=hp["momentum"],
-                              lr=hp["lr"], dampening=hp["dampening"],
-                              nesterov=hp["nesterov"], maximize=hp["maximize"],
-                              is_first_step=first and with_momentum,
-                              grad_scale=None, found_inf=None)
+            if chosen:
+                call(hp, [params[i] for i in chosen], [grads[i] for i in chosen],
+                     [states[i] for i in chosen], first)
     return run
 
 

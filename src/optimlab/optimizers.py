@@ -78,11 +78,19 @@ class SGD(Optimizer):
             v ← μv + ηg, θ ← θ − v). The same path at a constant lr; not under a schedule.
         weight_decay_form: ``"l2"`` (default, g ← g + λθ), ``"decoupled"`` (θ ← θ(1 − ηλ)),
             ``"independent"`` (θ ← θ(1 − λ)).
-        state_dtype: dtype of the momentum buffer (default: the param's).
+        state_dtype: how the moments are stored (codecs.py): None (default) in the param's
+            dtype, as torch; ``torch.float32``/``float64`` for all tensors;
+            ``torch.bfloat16`` or ``torch.int8`` (8-bit blockwise codes with an fp32 scale
+            per 256 elements, ~2 bytes per parameter for Adam) for tensors of 4096 elements
+            or more, smaller ones keeping the param's dtype. ``optimizer.moment(p, key)``
+            gives a moment as fp32 whatever its storage.
         preset: whose conventions and defaults to take: ``"torch"`` (default),
             ``"keras"`` (lr=0.01, lr_in_momentum=True, weight_decay_form="decoupled", as
             Keras 3 applies weight decay for every optimizer) or ``"optax"`` (torch's).
-        engine: how to run the step (``"reference"``).
+        engine: how to run the step, never its math (engines.py): ``"auto"`` (default:
+            torch's fused kernel where the configuration is torch's, else a compiled kernel
+            for groups of 2**20 elements or 100 tensors or more, else eager), ``"native"``,
+            ``"compiled"`` (torch.compile of the same rule) or ``"reference"`` (eager).
         nonfinite: what a NaN or Inf gradient does: ``"ignore"`` (default, as torch.optim:
             it flows into params and state), ``"skip"`` (the whole step is skipped, nothing
             changes, ``optimizer.skipped_steps`` counts it) or ``"raise"``

@@ -82,12 +82,13 @@ def _storages(rule: Rule, hp: Mapping[str, Any], param: Tensor) -> dict[str, Any
             for key in rule.state_keys(hp)}
 
 
-def _update_dense(rule: Rule, hp: Mapping[str, Any], param: Tensor, grad: Tensor,
-                  state: State) -> None:
+def update_dense(rule: Rule, hp: Mapping[str, Any], param: Tensor, grad: Tensor,
+                 state: State, storages: Mapping[str, Any] | None = None) -> None:
     """decode -> rule -> encode, every stored tensor written in place (so that views of
-    it, such as the compiled engine's flat buffers, stay valid)."""
+    it, such as the compiled engine's flat buffers, stay valid). ``storages``: how each
+    moment is stored, when ``param`` is a piece of the tensor that decided it."""
     dtype = math_dtype(param, hp)
-    storages = _storages(rule, hp, param)
+    storages = storages or _storages(rule, hp, param)
     moments = {}
     for key, storage in storages.items():
         parts = codecs.stored_parts(state, key)
@@ -132,7 +133,7 @@ def update_one(rule: Rule, numbers: Mapping[str, Any], param: Tensor, grad: Tens
     if grad.is_sparse and rule.row_local(step_hp) and _stored_as_floats(rule, step_hp, param):
         _update_rows(rule, step_hp, param, grad, state)
     else:
-        _update_dense(rule, step_hp, param, grad.to_dense() if grad.is_sparse else grad, state)
+        update_dense(rule, step_hp, param, grad.to_dense() if grad.is_sparse else grad, state)
     if rule.counts_steps:
         state["step"] += 1
 

@@ -19,6 +19,7 @@ Every rule starts with the two transformations all optimizers share, ``direction
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -74,7 +75,8 @@ def _centered_variance(square_avg: Tensor, grad_avg: Tensor) -> Tensor:
     gives s = Inf: the step is then 0, as it is without centering.
     """
     variance = (square_avg - grad_avg * grad_avg).clamp_min(0)
-    return torch.where(torch.isinf(square_avg), square_avg, variance)
+    # E[g²] >= 0, so "== inf" is isinf; Inductor vectorises the comparison, not isinf
+    return torch.where(square_avg == math.inf, square_avg, variance)
 
 
 def sgd(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Tensor, State]:

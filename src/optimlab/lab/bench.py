@@ -144,9 +144,12 @@ def _state_bytes(optimizer: torch.optim.Optimizer) -> int:
 
 
 def measure(shapes: list[tuple[int, ...]], variants: list[Variant], rounds: int = 5,
-            steps: int = 4, progress: Callable[[str], None] = print) -> list[Measured]:
+            steps: int = 4, progress: Callable[[str], None] = print) -> tuple[
+                list[Measured], float]:
     """Time ``variants`` on params of ``shapes``: first step (compile included), then
-    ``rounds`` interleaved rounds of ``steps`` steps each."""
+    ``rounds`` interleaved rounds of ``steps`` steps each. Returns the measurements and the
+    median in-place triad bandwidth (GB/s), measured once per round between them: on a
+    shared machine the bandwidth drifts, and a floor measured apart would not be theirs."""
     generator = torch.Generator().manual_seed(0)
     params = [torch.nn.Parameter(torch.randn(s, generator=generator) * 0.02) for s in shapes]
     for p in params:
@@ -160,16 +163,18 @@ def measure(shapes: list[tuple[int, ...]], variants: list[Variant], rounds: int 
                             _state_bytes(optimizer))
         progress(f"{variant.label}: first step {measured.first_step_s:.2f} s")
         built.append((optimizer, measured))
+    triads = []
     for _ in range(rounds):
         for optimizer, measured in built:
             for _ in range(steps):
                 start = time.perf_counter()
                 optimizer.step()
                 measured.times.append(time.perf_counter() - start)
+        triads.append(bandwidth(repeats=2)["triad"])
     results = [measured for _, measured in built]
     del built, params
     gc.collect()
-    return results
+    return results, statistics.median(triads)
 
 
 def table(shape_name: str, shapes: list[tuple[int, ...]], results: list[Measured],
@@ -179,7 +184,7 @@ def table(shape_name: str, shapes: list[tuple[int, ...]], results: list[Measured
     numel = sum(torch.Size(s).numel() for s in shapes)
     base = next((m.ms for m in results if m.variant.label == BASELINE), None)
     lines = [f"{shape_name}: {numel / 1e6:.1f}M params in {len(shapes)} tensors; floor at "
-             f"{triad_gbs:.1f} GB/s (in-place triad)", "",
+             f"{triad_gbs:.1f} GB/s (in-place triad, median of one per round)", "",
              "| step | ms/step | vs torch fused AdamW | floor ms | % of floor | "
              "first step s | state B/param |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for m in results:
@@ -205,16 +210,20 @@ def run(shape_names: list[str], names: list[str] | None = None, everything: bool
     """Measure and return the report (machine, bandwidth, one table per shape)."""
     variants = chosen_variants(names, everything)
     speeds = bandwidth()
-    header = [f"optimlab bench, {time.strftime('%Y-%m-%d %H:%M')}; torch {torch.__version__}, "
-              f"{torch.get_num_threads()} threads, {_cpu_name()}",
-              f"bandwidth: copy {speeds['copy']:.1f} GB/s, in-place triad "
-              f"{speeds['triad']:.1f} GB/s", ""]
     tables = []
     for name in shape_names:
         shapes = SHAPES[name]()
-        results = measure(shapes, variants, rounds, steps, progress)
-        tables.append(table(name, shapes, results, speeds["triad"]))
-    return "\n".join(header) + "\n" + "\n\n".join(tables)
+        results, triad = measure(shapes, variants, rounds, steps, progress)
+        tables.append(table(name, shapes, results, triad))
+    return header(speeds) + "\n\n" + "\n\n".join(tables)
+
+
+def header(speeds: dict[str, float]) -> str:
+    """When, on what, and the bandwidth measured."""
+    return (f"optimlab bench, {time.strftime('%Y-%m-%d %H:%M')}; torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads, {_cpu_name()}\n"
+            f"bandwidth at the start: copy {speeds['copy']:.1f} GB/s (reads its destination "
+            f"too: not a floor), in-place triad {speeds['triad']:.1f} GB/s")
 
 
 def _cpu_name() -> str:
@@ -228,3 +237,36 @@ def _cpu_name() -> str:
     import platform
 
     return platform.processor() or platform.machine()
+
+
+FIRST_STEP_SCRIPT = """
+import time, torch, optimlab
+from optimlab.lab.bench import gpt_small_like
+params = [torch.nn.Parameter(torch.randn(s) * 0.02) for s in gpt_small_like()]
+for p in params:
+    p.grad = torch.randn(p.shape) * 1e-3
+optimizer = optimlab.{name}(params, engine="compiled", {kwargs})
+start = time.perf_counter()
+optimizer.step()
+print(time.perf_counter() - start)
+"""
+
+
+def first_step_seconds(name: str = "RMSprop", kwargs: str = "") -> dict[str, float]:
+    """Seconds of a compiled optimizer's first step on the GPT-small-like shape, compile
+    included: with an empty Inductor cache ("cold", a fresh process and cache folder) and
+    again in a second fresh process that finds the first one's cache ("warm")."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    script = FIRST_STEP_SCRIPT.format(name=name, kwargs=kwargs)
+    times = {}
+    with tempfile.TemporaryDirectory() as cache:
+        environment = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
+        for label in ("cold", "warm"):
+            done = subprocess.run([sys.executable, "-c", script], env=environment,
+                                  capture_output=True, text=True, check=True)
+            times[label] = float(done.stdout.strip().splitlines()[-1])
+    return times

@@ -6,6 +6,7 @@
     optimlab trajectories --gif
     optimlab tasks
     optimlab optimizers
+    optimlab bench                                    # step speed against torch.optim
 
 This module imports only the standard library at first, so that a missing lab extra is
 reported as one clear line instead of a traceback.
@@ -116,12 +117,42 @@ def build_parser() -> argparse.ArgumentParser:
     optimizers = commands.add_parser("optimizers",
                                      help="optimizer names, options and default lrs")
     optimizers.add_argument("--task", help="show the default lrs of this task only")
+    bench = commands.add_parser("bench", help="optimizer-step speed against torch.optim, "
+                                "with the memory-bandwidth floor")
+    bench.add_argument("--shapes", nargs="+", default=["gpt-small"],
+                       choices=["gpt-small", "100m-8", "1m-2000", "all"],
+                       help="parameter sets (default: gpt-small, 25.2M params in 150 "
+                            "tensors)")
+    bench.add_argument("--variants", nargs="+", metavar="TEXT",
+                       help="only the variants whose label contains one of these words "
+                            "(torch fused AdamW is always kept, as the baseline)")
+    bench.add_argument("--all", action="store_true", help="every variant, not the main ones")
+    bench.add_argument("--rounds", type=positive_int, default=5,
+                       help="interleaved timing rounds (default: 5)")
+    bench.add_argument("--steps", type=positive_int, default=4,
+                       help="steps per variant per round (default: 4)")
+    bench.add_argument("--out", type=Path, help="also write the report (markdown) here")
     return parser
+
+
+def run_bench(arguments: argparse.Namespace) -> int:
+    """``optimlab bench``: needs torch only, not the lab's extras."""
+    from optimlab.lab import bench
+
+    shapes = list(bench.SHAPES) if "all" in arguments.shapes else arguments.shapes
+    report = bench.run(shapes, arguments.variants, arguments.all, arguments.rounds,
+                       arguments.steps, progress=lambda line: print(line, file=sys.stderr))
+    print(report)
+    if arguments.out:
+        arguments.out.write_text(report + "\n")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``optimlab`` console script; returns the exit status."""
     arguments = build_parser().parse_args(argv)
+    if arguments.command == "bench":
+        return run_bench(arguments)
     missing = missing_extras()
     if missing:
         print(f"optimlab: the lab needs its extras, missing: {', '.join(missing)}. "
