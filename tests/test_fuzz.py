@@ -275,11 +275,18 @@ def test_layout_never_changes_values(engine: str, run: Run) -> None:
 
 
 def _close(run: Run):
+    """Agreement within the dtype's rounding. In bf16/fp16, where the reference engine
+    rounds after every operation and the kernels once, a cancellation (g + λθ with
+    opposite signs) loses digits relative to its operands, not its result: compare
+    against the tensor's largest value."""
     tolerance = _tolerance(run.dtype)
 
     def close(a: torch.Tensor, b: torch.Tensor) -> bool:
-        return torch.allclose(a.double(), b.double(), rtol=tolerance,
-                              atol=tolerance * max(run.magnitude, 1.0), equal_nan=True)
+        a, b = a.double(), b.double()
+        scale = max(run.magnitude, 1.0)
+        if run.dtype in LOW and b.numel():
+            scale = max(scale, b.abs().max().item())
+        return torch.allclose(a, b, rtol=tolerance, atol=tolerance * scale, equal_nan=True)
     return close
 
 

@@ -1,172 +1,47 @@
-"""The compiled engine: ``torch.compile`` of the same rule function, one fused kernel.
-
-The kernel is ``decode -> rules.<algorithm> -> encode`` over flat tensors, traced once per
-configuration (the rule, its options, how each moment is stored, the dtypes) and compiled
-by Inductor into one vectorised loop that reads each input once and writes each output
-once. What changes from step to step enters as 0-d tensors: the lr, the betas, every
-other number, and the per-step numbers (bias corrections, decayed lr) that
-``Rule.step_scalars`` computes once per step outside the kernel, where they cost nothing
-(computed inside, Inductor would evaluate ``β^t`` per element). A schedule therefore never
-recompiles, and sizes are dynamic, so one kernel serves every tensor of a group.
+"""The compiled engine: the group's tensors laid out over compiled kernels (kernels.py).
 
 How a group is laid out (measured in benchmarks/):
 
-* a tensor of at least ``BUCKET_MAX`` elements gets its own call of the kernel, on flat
-  views of its param, gradient and state (a call costs ~40 µs of Python and guards);
+* a tensor of at least ``BUCKET_MAX`` elements, or with 8-bit moments, gets a kernel call
+  of its own on flat views of its param, gradient and state, made once (a call costs
+  ~30-40 µs of guards and wrappers); an 8-bit tensor's last, partial block is stepped by
+  the reference engine with the same codec;
 * smaller tensors share one call: their moments and step counters live in flat buffers
   owned by the engine, each param's state entries being views into them (so state_dict
   and load_state_dict see torch's layout); params and gradients are gathered into flat
   scratch buffers and params scattered back, with one ``_foreach_copy_`` each;
 * tensors the kernel cannot take (sparse or complex gradients, non-contiguous layouts,
-  DTensors, 8-bit moments of a tensor whose size is not a whole number of blocks) are
-  returned to the caller, which runs them through the reference engine.
+  DTensors, fewer than 2 elements) are returned to the caller, which runs them through
+  the reference engine.
+
+A plan is kept per group and rebuilt when the params, the options or a state tensor
+change (a load_state_dict, a state entry replaced by hand, a param's storage replaced).
 """
 
 from __future__ import annotations
 
-import functools
-import os
-import shutil
-import types
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from optimlab import codecs
+from optimlab.kernels import (
+    KernelSpec,
+    Scalars,
+    available,
+    kernel_options,
+    launcher,
+    spec_for,
+)
 from optimlab.reference import ensure_state, plain_numbers, step_number, update_dense
 from optimlab.rules import Rule, State
 
+__all__ = ["BUCKET_MAX", "available", "take"]
+
 BUCKET_MAX = 1 << 16
-#: group entries that choose how torch.optim runs, or are spelled out elsewhere (betas as
-#: beta1/beta2, state_dtype as the storages): not options of the kernel
-NOT_OPTIONS = frozenset({"foreach", "fused", "capturable", "differentiable", "state_dtype",
-                         "betas", "decoupled_weight_decay", "bias_correction"})
-
-
-def available(device: torch.device) -> bool:
-    """Whether torch.compile can build kernels for ``device``: a C++ compiler for the CPU,
-    Triton for CUDA."""
-    if device.type == "cpu":
-        return any(shutil.which(name) for name in (os.environ.get("CXX", "g++"), "g++",
-                                                   "clang++", "c++"))
-    if device.type == "cuda":
-        from torch.utils._triton import has_triton
-
-        return has_triton()
-    return False
-
-
-# --- the kernel ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KernelSpec:
-    """Everything a compiled kernel is specialised to (one compile per distinct spec)."""
-
-    rule: Rule
-    options: tuple[tuple[str, Any], ...]
-    storages: tuple[tuple[str, Any], ...]  # (moment name, its storage), in state_keys order
-    scalar_names: tuple[str, ...]
-    math_dtype: torch.dtype
-    dtypes: tuple[torch.dtype, torch.dtype, str]  # param dtype, grad dtype, device type
-
-    @property
-    def blocked(self) -> bool:
-        return any(isinstance(s, codecs.Blockwise8bit) for _, s in self.storages)
-
-
-def _rule_step(spec: KernelSpec, param: Tensor, grad: Tensor, *tensors: Tensor) -> None:
-    """decode -> rule -> encode, in place: the function that torch.compile turns into one
-    kernel (``tensors``: the stored parts of each moment, then the scalars)."""
-    stored_count = sum(len(s.parts(k)) for k, s in spec.storages)
-    stored, scalars = tensors[:stored_count], tensors[stored_count:]
-    hp = {**dict(spec.options), **dict(zip(spec.scalar_names, scalars, strict=True))}
-    moments, parts = {}, {}
-    position = 0
-    for key, storage in spec.storages:
-        width = len(storage.parts(key))
-        parts[key] = stored[position:position + width]
-        position += width
-        moments[key] = (storage.decode_blocks(*parts[key]).to(spec.math_dtype)
-                        if isinstance(storage, codecs.Blockwise8bit)
-                        else parts[key][0].to(spec.math_dtype))
-    new_param, new_moments = spec.rule.update(param.to(spec.math_dtype),
-                                              grad.to(spec.math_dtype), moments, hp)
-    param.copy_(new_param)
-    for key, storage in spec.storages:
-        if isinstance(storage, codecs.Blockwise8bit):
-            codes, scale = storage.encode_blocks(new_moments[key].float())
-            parts[key][0].copy_(codes)
-            parts[key][1].copy_(scale)
-        else:
-            parts[key][0].copy_(new_moments[key])
-
-
-@functools.cache
-def compiled_kernel(spec: KernelSpec) -> Any:
-    """The compiled kernel of ``spec``, built once per process (Inductor also caches the
-    generated code on disk, so a second process compiles in about a second)."""
-    step = functools.partial(_rule_step, spec)
-
-    def kernel(*tensors: Tensor) -> None:
-        step(*tensors)
-
-    # Dynamo keeps its compiled graphs per code object and gives up after a few; a code
-    # object of its own per spec keeps every configuration's kernel apart.
-    name = f"optimlab_{spec.rule.name}_kernel_{abs(hash(spec)) % 10**8}"
-    code = kernel.__code__.replace(co_name=name, co_qualname=name)
-    unique = types.FunctionType(code, kernel.__globals__, name, None, kernel.__closure__)
-    return torch.compile(unique, fullgraph=True)
-
-
-class Launcher:
-    """Calls one compiled kernel, marking sizes dynamic on its first call."""
-
-    def __init__(self, spec: KernelSpec) -> None:
-        self.spec = spec
-        self.kernel = compiled_kernel(spec)
-        self.called = False
-
-    def __call__(self, tensors: list[Tensor]) -> None:
-        if not self.called:
-            for tensor in tensors:
-                if tensor.dim() > 0:
-                    torch._dynamo.mark_dynamic(tensor, 0)
-            self.called = True
-        self.kernel(*tensors)
-
-
-@functools.cache
-def launcher(spec: KernelSpec) -> Launcher:
-    return Launcher(spec)
-
-
-# --- laying out a group --------------------------------------------------------------------
-
-
-def _kernel_options(numbers: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
-    return tuple(sorted((k, v) for k, v in numbers.items()
-                        if k not in NOT_OPTIONS and not _is_number(v)))
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _spec(rule: Rule, numbers: Mapping[str, Any], param: Tensor, grad: Tensor) -> KernelSpec:
-    from optimlab.reference import math_dtype
-
-    storages = tuple((key, codecs.storage_for(param, key, numbers.get("state_dtype")))
-                     for key in rule.state_keys(numbers))
-    scalars = {**numbers, **rule.step_scalars(numbers, 1.0)}
-    names = tuple(sorted(k for k, v in scalars.items() if k not in NOT_OPTIONS
-                         and _is_number(v)))
-    mdtype = torch.promote_types(math_dtype(param, numbers), torch.float32)
-    return KernelSpec(rule, _kernel_options(numbers), storages, names, mdtype,
-                      (param.dtype, grad.dtype, param.device.type))
 
 
 def _fits(spec: KernelSpec, param: Tensor, grad: Tensor) -> bool:
@@ -227,31 +102,6 @@ class Tail:
         whole = grad.numel() - self.param.numel()
         hp = {**numbers, **rule.step_scalars(numbers, step)}
         update_dense(rule, hp, self.param, grad.view(-1)[whole:], self.state, self.storages)
-
-
-@dataclass
-class Scalars:
-    """0-d tensors holding this step's numbers, filled in place (never re-created, so that
-    the kernel sees the same inputs and never recompiles), once per step and step count."""
-
-    tensors: dict[tuple[KernelSpec, torch.device], list[Tensor]] = field(default_factory=dict)
-    filled: dict[tuple[KernelSpec, torch.device], tuple[object, float]] = field(
-        default_factory=dict)
-
-    def get(self, spec: KernelSpec, numbers: Mapping[str, Any], step: float,
-            device: torch.device, token: object) -> list[Tensor]:
-        """The scalars for ``step``; ``token`` names the optimizer step being taken."""
-        slot = self.tensors.get((spec, device))
-        if slot is None:
-            slot = self.tensors[spec, device] = [
-                torch.zeros((), dtype=spec.math_dtype, device=device)
-                for _ in spec.scalar_names]
-        if self.filled.get((spec, device)) != (token, step):
-            values = {**numbers, **spec.rule.step_scalars(numbers, step)}
-            for tensor, name in zip(slot, spec.scalar_names, strict=True):
-                tensor.fill_(values[name])
-            self.filled[spec, device] = (token, step)
-        return slot
 
 
 @dataclass
@@ -372,7 +222,7 @@ class Plan:
         rest: list[int] = []
         alone, small = [], {}
         for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
-            spec = _spec(rule, numbers, param, grad)
+            spec = spec_for(rule, numbers, param, grad)
             if not _fits(spec, param, grad):
                 rest.append(i)
             elif param.numel() >= BUCKET_MAX or spec.blocked:
@@ -438,7 +288,7 @@ def take(rule: Rule, hp: Mapping[str, Any], params: Sequence[Tensor],
          grads: Sequence[Tensor], states: Sequence[State], cache: dict[str, Any]) -> list[int]:
     """Step every tensor the compiled kernel can take; return the positions of the rest."""
     numbers = plain_numbers(hp)
-    key = (tuple(map(id, params)), _kernel_options(numbers), numbers.get("state_dtype"))
+    key = (tuple(map(id, params)), kernel_options(numbers), numbers.get("state_dtype"))
     plan = cache.get("compiled_plan")
     if plan is None or not plan.usable(key, grads):
         plan = Plan.build(rule, numbers, params, grads, states, key)

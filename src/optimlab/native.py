@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from optimlab import codecs
-from optimlab.reference import ensure_state, plain_numbers
+from optimlab.reference import ensure_state, is_number, plain_numbers
 from optimlab.rules import Rule, State
 
 FUSED_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
@@ -147,7 +147,7 @@ def take(rule: Rule, hp: Mapping[str, Any], params: Sequence[Tensor],
     if kernel is None:
         return list(range(len(params)))
     numbers = plain_numbers(hp)
-    options = tuple(sorted((k, v) for k, v in numbers.items() if not _is_number(v)))
+    options = tuple(sorted((k, v) for k, v in numbers.items() if not is_number(v)))
     key = (tuple(map(id, params)), options)
     if cache.get("native_key") != key or not _still_fit(cache["native_chosen"], params,
                                                           grads):
@@ -175,7 +175,3 @@ def _still_fit(chosen: list[int], params: Sequence[Tensor], grads: Sequence[Tens
     """The per-step part of ``_maps``: gradients are new tensors every step."""
     return all(not grads[i].is_sparse and grads[i].dtype == params[i].dtype and
                _contiguous(params[i], grads[i]) for i in chosen)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -62,6 +62,11 @@ def step_number(rule: Rule, state: State, fresh: bool) -> float:
     return 1.0 if fresh else 2.0
 
 
+def is_number(value: Any) -> bool:
+    """A hyperparameter that is a number (not a bool: bools are options)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def plain_numbers(hp: Mapping[str, Any]) -> dict[str, Any]:
     """hp with 0-d tensor hyperparameters (a tensor lr, say) read as Python numbers."""
     return {k: v.item() if isinstance(v, Tensor) else v for k, v in hp.items()}
