@@ -64,11 +64,12 @@ def gradients(problem: Problem, step: int, params: list[Tensor]) -> list[Tensor]
     return [x.T @ residual / BATCH, residual.sum(0) / BATCH]
 
 
-def run_optimlab(problem: Problem, name: str, kwargs: dict) -> list[list[Tensor]]:
-    """optimlab's trajectory: the params after each step, the lr set from the schedule
-    before each step (as torch's LR schedulers do)."""
+def run_torch_style(problem: Problem, build) -> list[list[Tensor]]:
+    """The trajectory of ``build(params)``, any torch.optim.Optimizer (optimlab's, torch's,
+    timm's): the params after each step, the lr set from the schedule before each step
+    (as torch's LR schedulers do)."""
     params = [p.clone().requires_grad_() for p in problem.start]
-    optimizer = getattr(optimlab, name)(params, **kwargs)
+    optimizer = build(params)
     trajectory = []
     for step, lr in enumerate(problem.lrs):
         optimizer.param_groups[0]["lr"] = lr
@@ -77,6 +78,11 @@ def run_optimlab(problem: Problem, name: str, kwargs: dict) -> list[list[Tensor]
         optimizer.step()
         trajectory.append([p.detach().clone() for p in params])
     return trajectory
+
+
+def run_optimlab(problem: Problem, name: str, kwargs: dict) -> list[list[Tensor]]:
+    """optimlab's trajectory (``run_torch_style``)."""
+    return run_torch_style(problem, lambda params: getattr(optimlab, name)(params, **kwargs))
 
 
 def relative_error(ours: list[list[Tensor]], theirs: list[list[Tensor]]) -> float:

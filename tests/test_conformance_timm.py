@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import torch
-from conformance import Problem, assert_conforms, gradients, make_problem
+from conformance import Problem, assert_conforms, make_problem, run_torch_style
 
 
 def load_rmsprop_tf() -> type:
@@ -78,16 +78,8 @@ CASES = [
 
 
 def run_timm(problem: Problem, case: TimmCase) -> list[list[torch.Tensor]]:
-    params = [p.clone().requires_grad_() for p in problem.start]
-    optimizer = RMSpropTF(params, lr=problem.lrs[0], **case.theirs)
-    trajectory = []
-    for step, lr in enumerate(problem.lrs):
-        optimizer.param_groups[0]["lr"] = lr
-        for param, grad in zip(params, gradients(problem, step, params), strict=True):
-            param.grad = grad
-        optimizer.step()
-        trajectory.append([p.detach().clone() for p in params])
-    return trajectory
+    return run_torch_style(problem, lambda params: RMSpropTF(params, lr=problem.lrs[0],
+                                                             **case.theirs))
 
 
 @pytest.mark.parametrize("foreach", [False, True], ids=["for-loop", "foreach"])
