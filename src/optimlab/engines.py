@@ -65,26 +65,28 @@ def _pick(positions: list[int], *lists: Sequence[Any]) -> tuple[list[Any], ...]:
     return tuple([items[i] for i in positions] for items in lists)
 
 
-def native_update(rule, hp, params, grads, states, cache) -> None:
+def native_update(rule: Rule, hp: Mapping[str, Any], params: Sequence[Tensor],
+                  grads: Sequence[Tensor], states: Sequence[State],
+                  cache: dict[str, Any]) -> None:
     _chain([native.take], rule, hp, params, grads, states, cache)
 
 
-def compiled_update(rule, hp, params, grads, states, cache) -> None:
+def compiled_update(rule: Rule, hp: Mapping[str, Any], params: Sequence[Tensor],
+                    grads: Sequence[Tensor], states: Sequence[State],
+                    cache: dict[str, Any]) -> None:
     _chain([compiled.take], rule, hp, params, grads, states, cache)
 
 
-def auto_update(rule, hp, params, grads, states, cache) -> None:
-    takers: list[Taker] = [native.take]
-    if native.kernel_for(rule, hp) is None or _needs_codec(hp):
-        takers.append(_compiled_if_worth_it)
-    _chain(takers, rule, hp, params, grads, states, cache)
+def auto_update(rule: Rule, hp: Mapping[str, Any], params: Sequence[Tensor],
+                grads: Sequence[Tensor], states: Sequence[State],
+                cache: dict[str, Any]) -> None:
+    """torch's kernel for what it computes; a compiled one for the rest of a big group."""
+    _chain([native.take, _compiled_if_worth_it], rule, hp, params, grads, states, cache)
 
 
-def _needs_codec(hp: Mapping[str, Any]) -> bool:
-    return hp.get("state_dtype") is not None
-
-
-def _compiled_if_worth_it(rule, hp, params, grads, states, cache) -> list[int]:
+def _compiled_if_worth_it(rule: Rule, hp: Mapping[str, Any], params: Sequence[Tensor],
+                          grads: Sequence[Tensor], states: Sequence[State],
+                          cache: dict[str, Any]) -> list[int]:
     everything = list(range(len(params)))
     if len(params) < AUTO_COMPILE_TENSORS and \
             sum(p.numel() for p in params) < AUTO_COMPILE_ELEMENTS:

@@ -143,10 +143,11 @@ def _steps_fit(states: list[State], params: list[Tensor]) -> bool:
 def take(rule: Rule, hp: Mapping[str, Any], params: Sequence[Tensor],
          grads: Sequence[Tensor], states: Sequence[State], cache: dict[str, Any]) -> list[int]:
     """Step the tensors that map onto a fused kernel; return the positions of the rest."""
-    kernel = kernel_for(rule, hp)
+    numbers = plain_numbers(hp)
+    mapping = MAPPINGS.get(rule.name)
+    kernel = None if mapping is None else mapping(numbers)
     if kernel is None:
         return list(range(len(params)))
-    numbers = plain_numbers(hp)
     options = tuple(sorted((k, v) for k, v in numbers.items() if not is_number(v)))
     key = (tuple(map(id, params)), options)
     if cache.get("native_key") != key or not _still_fit(cache["native_chosen"], params,
