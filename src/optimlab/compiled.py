@@ -125,6 +125,18 @@ class Alone:
                    [(state, name, state[name]) for name in names],
                    _stored_views(spec, state), Tail.of(spec, param, state))
 
+    def step(self, numbers: Mapping[str, Any], scalars: Scalars, grad: Tensor, state: State,
+             token: object) -> None:
+        spec = self.spec
+        step = step_number(spec.rule, state, self.fresh)
+        launcher(spec)([self.param_view, _flat(spec, grad), *self.stored_views,
+                        *scalars.get(spec, numbers, step, grad.device, token)])
+        if self.tail is not None:
+            self.tail.step(spec.rule, numbers, grad, step)
+        if spec.rule.counts_steps:
+            state["step"] += 1
+        self.fresh = False
+
     def intact(self) -> bool:
         """False if the param's storage or a state entry was replaced since."""
         return self.param_view.data_ptr() == self.param.data_ptr() and \
@@ -265,15 +277,7 @@ class Plan:
             if not grad.is_contiguous():
                 rest.append(alone.index)
                 continue
-            spec, state = alone.spec, states[alone.index]
-            step = step_number(spec.rule, state, alone.fresh)
-            launcher(spec)([alone.param_view, _flat(spec, grad), *alone.stored_views,
-                            *self.scalars.get(spec, numbers, step, grad.device, token)])
-            if alone.tail is not None:
-                alone.tail.step(spec.rule, numbers, grad, step)
-            if spec.rule.counts_steps:
-                state["step"] += 1
-            alone.fresh = False
+            alone.step(numbers, self.scalars, grad, states[alone.index], token)
         for indices, bucket in self.buckets:
             if bucket.step(numbers, self.scalars, [grads[i] for i in indices], token):
                 continue

@@ -107,15 +107,24 @@ MAPPINGS: dict[str, Callable[[Mapping[str, Any]], Kernel | None]] = {
 
 def kernel_for(rule: Rule, hp: Mapping[str, Any]) -> Kernel | None:
     """torch's fused kernel for this group's configuration, or None if none computes it."""
+    return _kernel(rule, plain_numbers(hp))
+
+
+def _kernel(rule: Rule, numbers: Mapping[str, Any]) -> Kernel | None:
     mapping = MAPPINGS.get(rule.name)
-    return None if mapping is None else mapping(plain_numbers(hp))
+    return None if mapping is None else mapping(numbers)
+
+
+def _gradient_fits(param: Tensor, grad: Tensor) -> bool:
+    """The part of ``_maps`` that can change from step to step (a new gradient)."""
+    return not grad.is_sparse and grad.dtype == param.dtype and \
+        grad.device == param.device and _contiguous(param, grad)
 
 
 def _maps(rule: Rule, hp: Mapping[str, Any], param: Tensor, grad: Tensor) -> bool:
     """Whether this tensor can go through a fused kernel."""
-    if grad.is_sparse or param.is_complex() or param.dtype not in FUSED_DTYPES or \
-            type(param) not in (Tensor, torch.nn.Parameter) or grad.dtype != param.dtype \
-            or grad.device != param.device or not _contiguous(param, grad):
+    if param.is_complex() or param.dtype not in FUSED_DTYPES or \
+            type(param) not in (Tensor, torch.nn.Parameter) or not _gradient_fits(param, grad):
         return False
     if rule.name == "adagrad" and param.device.type != "cpu":
         return False
@@ -144,8 +153,7 @@ def take(rule: Rule, hp: Mapping[str, Any], params: Sequence[Tensor],
          grads: Sequence[Tensor], states: Sequence[State], cache: dict[str, Any]) -> list[int]:
     """Step the tensors that map onto a fused kernel; return the positions of the rest."""
     numbers = plain_numbers(hp)
-    mapping = MAPPINGS.get(rule.name)
-    kernel = None if mapping is None else mapping(numbers)
+    kernel = _kernel(rule, numbers)
     if kernel is None:
         return list(range(len(params)))
     options = tuple(sorted((k, v) for k, v in numbers.items() if not is_number(v)))
@@ -173,6 +181,4 @@ def take(rule: Rule, hp: Mapping[str, Any], params: Sequence[Tensor],
 
 
 def _still_fit(chosen: list[int], params: Sequence[Tensor], grads: Sequence[Tensor]) -> bool:
-    """The per-step part of ``_maps``: gradients are new tensors every step."""
-    return all(not grads[i].is_sparse and grads[i].dtype == params[i].dtype and
-               _contiguous(params[i], grads[i]) for i in chosen)
+    return all(_gradient_fits(params[i], grads[i]) for i in chosen)

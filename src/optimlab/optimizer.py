@@ -284,11 +284,10 @@ class Optimizer(torch.optim.Optimizer):
                 group["skipped_steps"] = skipped
             return loss
         update = engines.get_engine(self.engine)
-        caches = self.__dict__.setdefault("_engine_caches", {})
         for index, (hp, params, grads) in enumerate(batches):
             if params:
                 update(self.rule, hp, params, grads, self._states(hp, params),
-                       caches.setdefault(index, {}))
+                       self._engine_caches.setdefault(index, {}))
         return loss
 
     def _states(self, hp: Mapping[str, Any], params: list[Tensor]) -> list[State]:
