@@ -246,12 +246,14 @@ def test_each_schedule_by_name(model, name):
     assert scheduler.lr_lambdas[0] == schedules.get(name, 100, 7, **floor)
 
 
-@pytest.mark.parametrize(("name", "cls"), list(optimlab.recipes.OPTIMIZERS.items()))
-def test_each_optimizer_by_name_with_its_keywords(model, name, cls):
-    optimizer, _ = optimlab.recipe(model, lr=1e-3, total_steps=10, optimizer=name,
+@pytest.mark.parametrize("entry", list(optimlab.registry.OPTIMIZERS.values()),
+                         ids=lambda e: e.name)
+def test_each_optimizer_by_name_with_its_keywords(model, entry):
+    optimizer, _ = optimlab.recipe(model, lr=1e-3, total_steps=10, optimizer=entry.name,
                                    weight_decay=0.05, maximize=True)
-    assert type(optimizer) is cls
+    assert type(optimizer) is entry.cls
     assert optimizer.defaults["maximize"] is True
+    assert all(optimizer.defaults[k] == v for k, v in entry.overrides.items())
     assert [group["weight_decay"] for group in optimizer.param_groups] == [0.05, 0.0]
 
 

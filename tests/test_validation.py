@@ -59,7 +59,8 @@ BAD = [
     ("Adam", {"preset": "keras", "decoupled_weight_decay": True, "weight_decay_form": "l2"},
      "decoupled_weight_decay=True", "'decoupled'"),
     ("AdamW", {"engine": "turbo"}, "engine='turbo'", "'reference'"),
-    ("AdamW", {"differentiable": True}, "differentiable=True", "False"),
+    ("AdamW", {"differentiable": True, "state_dtype": torch.int8}, "differentiable=True",
+     "state_dtype None or a float dtype"),
     ("AdamW", {"state_dtype": torch.int16}, "state_dtype=torch.int16", "torch.int8"),
 ]
 

@@ -7,7 +7,7 @@ The optimizers are torch.optim.Optimizer subclasses with torch's names and keywo
 plus the conventions on which the seeds and frameworks disagree, as options.
 """
 
-from optimlab import porting, schedules
+from optimlab import porting, registry, schedules
 from optimlab.clipping import clip_grad_norm
 from optimlab.grouping import param_groups, param_groups_summary
 from optimlab.hyperparameters import ArgumentError
@@ -17,5 +17,5 @@ from optimlab.recipes import recipe
 
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "ArgumentError", "Optimizer", "RMSprop",
            "clip_grad_norm", "param_groups", "param_groups_summary", "porting", "recipe",
-           "schedules"]
+           "registry", "schedules"]
 __version__ = "0.1.0"

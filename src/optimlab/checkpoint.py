@@ -26,21 +26,23 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import Tensor
 
 from optimlab.hyperparameters import ArgumentError
 
-if TYPE_CHECKING:
-    from optimlab.optimizer import Optimizer
-
+# the optimizer (optimizer.Optimizer, which imports this module) is passed in and used
+# through its methods: complete_group, check_group, view, param_groups
+Optimizer = Any
 StateDict = dict[str, Any]
 NOT_SETTINGS = ("params", "param_names")
 
 
-def prepared(optimizer: Optimizer, state_dict: Mapping[str, Any]) -> StateDict:
-    """``state_dict`` rewritten to fit ``optimizer`` by name or position, and checked.
+def prepared(optimizer: Optimizer, state_dict: Mapping[str, Any],
+             foreign_keys: set[str]) -> StateDict:
+    """``state_dict`` rewritten to fit ``optimizer`` by name or position, and checked;
+    ``foreign_keys``: group keys of other optimizers, which mark another's checkpoint.
 
     Pure: neither the optimizer nor ``state_dict`` is modified.
     """
@@ -50,7 +52,7 @@ def prepared(optimizer: Optimizer, state_dict: Mapping[str, Any]) -> StateDict:
                          "'state' and 'param_groups' entries)")
     if _named(optimizer.param_groups) and _named(state_dict["param_groups"]):
         state_dict = _by_name(owner, optimizer, state_dict)
-    _check(owner, optimizer, state_dict)
+    _check(owner, optimizer, state_dict, foreign_keys)
     return dict(state_dict)
 
 
@@ -116,14 +118,14 @@ def _same_group(group: Mapping[str, Any], by_name: dict[str, Any], current: dict
     return source if survivors == {group_index} else None
 
 
-def _check(owner: str, optimizer: Optimizer, state_dict: Mapping[str, Any]) -> None:
+def _check(owner: str, optimizer: Optimizer, state_dict: Mapping[str, Any],
+           foreign_keys: set[str]) -> None:
     """Raise ValueError unless ``state_dict`` fits ``optimizer`` position by position."""
     saved_groups = list(state_dict["param_groups"])
     if len(saved_groups) != len(optimizer.param_groups):
         raise ValueError(f"{owner}: the state dict has {len(saved_groups)} param group(s), "
                          f"the optimizer {len(optimizer.param_groups)}; valid: as many groups "
                          "(or parameter names on both sides, to match by name)")
-    foreign_keys = _other_optimizers_keys(optimizer)
     for index, (group, saved) in enumerate(zip(optimizer.param_groups, saved_groups,
                                                strict=True)):
         if len(saved["params"]) != len(group["params"]):
@@ -144,8 +146,7 @@ def _check(owner: str, optimizer: Optimizer, state_dict: Mapping[str, Any]) -> N
         except ArgumentError as error:
             raise ValueError(f"{owner}: group {index} of the state dict is invalid: "
                              f"{error}") from None
-        hp = optimizer.hyper(settings)
-        moments = optimizer.rule.state_keys(hp)
+        moments = optimizer.view(settings).config.state_keys
         for position, (param, saved_id) in enumerate(zip(group["params"], saved["params"],
                                                          strict=True)):
             label = param_label(group, index, position)
@@ -180,18 +181,3 @@ def param_label(group: Mapping[str, Any], group_index: int, position: int) -> st
     if names:
         return repr(names[position])
     return f"group {group_index}, index {position}"
-
-
-def _other_optimizers_keys(optimizer: Optimizer) -> set[str]:
-    """Hyperparameters of the other optimlab optimizers that this one lacks."""
-    from optimlab.optimizer import Optimizer
-
-    classes, pending = set(), [Optimizer]
-    while pending:
-        cls = pending.pop()
-        for sub in cls.__subclasses__():
-            if sub not in classes:
-                classes.add(sub)
-                pending.append(sub)
-    keys = {key for cls in classes for key in getattr(cls, "specs", {})}
-    return keys - set(optimizer.specs)

@@ -14,8 +14,9 @@ How a group is laid out (measured in benchmarks/):
   DTensors, fewer than 2 elements) are returned to the caller, which runs them through
   the reference engine.
 
-A plan is kept per group and rebuilt when the params, the options or a state tensor
-change (a load_state_dict, a state entry replaced by hand, a param's storage replaced).
+A plan is kept per group and rebuilt when the params, the configuration (options, state keys,
+storage) or a state tensor changes (a load_state_dict, a state entry replaced by hand, a
+param's storage replaced).
 """
 
 from __future__ import annotations
@@ -27,17 +28,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab import codecs
-from optimlab.kernels import (
-    KernelSpec,
-    Scalars,
-    available,
-    kernel_options,
-    launcher,
-    spec_for,
-)
-from optimlab.reference import ensure_state, plain_numbers, step_number, update_dense
-from optimlab.rules import Rule, State
+from optimlab import codecs, state
+from optimlab.kernels import KernelSpec, Scalars, available, launcher, spec_for
+from optimlab.reference import update_dense
+from optimlab.rules import State
+from optimlab.views import View
 
 __all__ = ["BUCKET_MAX", "available", "take"]
 
@@ -54,28 +49,19 @@ def _fits(spec: KernelSpec, param: Tensor, grad: Tensor) -> bool:
     return param.is_contiguous() and grad.is_contiguous()
 
 
-def _state_fits(spec: KernelSpec, state: State) -> bool:
-    return all(state[key].is_contiguous() for key, _ in spec.storages)
+def _state_fits(spec: KernelSpec, stored: State) -> bool:
+    return all(stored[name].is_contiguous() for key, s in spec.storages for name in s.parts(key))
 
 
 def _flat(spec: KernelSpec, tensor: Tensor) -> Tensor:
-    """A flat view; with 8-bit moments, its whole blocks shaped (blocks, BLOCK)."""
-    if not spec.blocked:
-        return tensor.view(-1)
-    whole = tensor.numel() // codecs.BLOCK * codecs.BLOCK
-    return tensor.view(-1)[:whole].view(-1, codecs.BLOCK)
+    """A flat view; with blocked storage (8-bit), its whole blocks shaped (n, block)."""
+    return codecs.whole_blocks(tensor, spec.block)
 
 
-def _stored_views(spec: KernelSpec, state: State) -> list[Tensor]:
-    views = []
-    for key, storage in spec.storages:
-        for name in storage.parts(key):
-            if name == key:
-                views.append(_flat(spec, state[name]))
-            else:  # the block scales of the whole blocks
-                blocks = state[key].numel() // codecs.BLOCK
-                views.append(state[name][:blocks].view(-1, 1))
-    return views
+def _stored_views(spec: KernelSpec, stored: State) -> list[Tensor]:
+    return [view for key, storage in spec.storages
+            for view in storage.kernel_views(codecs.stored_parts(stored, key, storage),
+                                             spec.block)]
 
 
 @dataclass
@@ -88,20 +74,20 @@ class Tail:
     storages: dict[str, Any]
 
     @classmethod
-    def of(cls, spec: KernelSpec, param: Tensor, state: State) -> Tail | None:
-        whole = param.numel() // codecs.BLOCK * codecs.BLOCK
-        if not spec.blocked or whole == param.numel():
+    def of(cls, spec: KernelSpec, param: Tensor, stored: State) -> Tail | None:
+        whole = param.numel() // spec.block * spec.block
+        if whole == param.numel():
             return None
         pieces = {}
-        for key, _ in spec.storages:
-            pieces[key] = state[key].view(-1)[whole:]
-            pieces[key + codecs.SCALE_SUFFIX] = state[key + codecs.SCALE_SUFFIX][-1:]
+        for key, storage in spec.storages:
+            parts = storage.tail(codecs.stored_parts(stored, key, storage), whole)
+            pieces.update(zip(storage.parts(key), parts, strict=True))
         return cls(param.view(-1)[whole:], pieces, dict(spec.storages))
 
-    def step(self, rule: Rule, numbers: Mapping[str, Any], grad: Tensor, step: float) -> None:
+    def step(self, view: View, numbers: Mapping[str, Any], grad: Tensor, step: float) -> None:
         whole = grad.numel() - self.param.numel()
-        hp = {**numbers, **rule.step_scalars(numbers, step)}
-        update_dense(rule, hp, self.param, grad.view(-1)[whole:], self.state, self.storages)
+        update_dense(view.rule, view.step_hp(step, numbers), self.param,
+                     grad.view(-1)[whole:], self.state, self.storages)
 
 
 @dataclass
@@ -119,38 +105,37 @@ class Alone:
 
     @classmethod
     def make(cls, index: int, spec: KernelSpec, fresh: bool, param: Tensor,
-             state: State) -> Alone:
+             stored: State) -> Alone:
         names = [name for key, s in spec.storages for name in s.parts(key)]
         return cls(index, spec, fresh, param, _flat(spec, param),
-                   [(state, name, state[name]) for name in names],
-                   _stored_views(spec, state), Tail.of(spec, param, state))
+                   [(stored, name, stored[name]) for name in names],
+                   _stored_views(spec, stored), Tail.of(spec, param, stored))
 
-    def step(self, numbers: Mapping[str, Any], scalars: Scalars, grad: Tensor, state: State,
-             token: object) -> None:
+    def step(self, view: View, numbers: Mapping[str, Any], scalars: Scalars, grad: Tensor,
+             stored: State, token: object) -> None:
         spec = self.spec
-        step = step_number(spec.rule, state, self.fresh)
+        step = state.step_number(view, stored, self.fresh)
         launcher(spec)([self.param_view, _flat(spec, grad), *self.stored_views,
-                        *scalars.get(spec, numbers, step, grad.device, token)])
+                        *scalars.get(spec, view.hp(numbers), step, grad.device, token)])
         if self.tail is not None:
-            self.tail.step(spec.rule, numbers, grad, step)
-        if spec.rule.counts_steps:
-            state["step"] += 1
+            self.tail.step(view, numbers, grad, step)
+        state.advance(view, [stored])
         self.fresh = False
 
     def intact(self) -> bool:
         """False if the param's storage or a state entry was replaced since."""
         return self.param_view.data_ptr() == self.param.data_ptr() and \
-            all(state.get(name) is tensor for state, name, tensor in self.stored)
+            all(entry.get(name) is tensor for entry, name, tensor in self.stored)
 
 
-def _launch(spec: KernelSpec, numbers: Mapping[str, Any], scalars: Scalars, param: Tensor,
-            grad: Tensor, state: State, step: float, token: object) -> None:
+def _launch(spec: KernelSpec, view: View, numbers: Mapping[str, Any], scalars: Scalars,
+            param: Tensor, grad: Tensor, stored: State, fresh: bool, token: object) -> None:
     """One kernel call on one tensor's flat views."""
-    tensors = [_flat(spec, param), _flat(spec, grad), *_stored_views(spec, state),
-               *scalars.get(spec, numbers, step, param.device, token)]
+    step = state.step_number(view, stored, fresh)
+    tensors = [_flat(spec, param), _flat(spec, grad), *_stored_views(spec, stored),
+               *scalars.get(spec, view.hp(numbers), step, param.device, token)]
     launcher(spec)(tensors)
-    if spec.rule.counts_steps:
-        state["step"] += 1
+    state.advance(view, [stored])
 
 
 class Bucket:
@@ -172,39 +157,36 @@ class Bucket:
         self.grad_views = _shaped_views(self.flat_grad, params)
         self.moments: list[Tensor] = []
         self.views: list[tuple[State, str, Tensor]] = []
-        for key, _ in spec.storages:
-            flat = torch.cat([state[key].reshape(-1) for state in states])
-            self._adopt(states, key, flat, _shaped_views(flat, params))
-            self.moments.append(flat)
+        for key, storage in spec.storages:
+            for name in storage.parts(key):
+                flat = torch.cat([stored[name].reshape(-1) for stored in states])
+                self._adopt(states, name, flat, _shaped_views(flat, params))
+                self.moments.append(flat)
         self.steps = None
         if spec.rule.counts_steps:
-            self.steps = torch.stack([state["step"] for state in states])
+            self.steps = torch.stack([stored["step"] for stored in states])
             self._adopt(states, "step", self.steps, list(self.steps.unbind()))
 
     def _adopt(self, states: list[State], key: str, flat: Tensor, views: list[Tensor]) -> None:
-        for state, view in zip(states, views, strict=True):
-            state[key] = view
-            self.views.append((state, key, view))
+        for stored, view in zip(states, views, strict=True):
+            stored[key] = view
+            self.views.append((stored, key, view))
 
     def intact(self) -> bool:
         """False if a state entry was replaced since (the flat buffers no longer hold it)."""
-        return all(state.get(key) is view for state, key, view in self.views)
+        return all(stored.get(key) is view for stored, key, view in self.views)
 
-    def step(self, numbers: Mapping[str, Any], scalars: Scalars, grads: list[Tensor],
-             token: object) -> bool:
+    def step(self, view: View, numbers: Mapping[str, Any], scalars: Scalars,
+             grads: list[Tensor], token: object) -> bool:
         """One step of every member; False (nothing done) if they are not at one step."""
-        if self.steps is not None:
-            if not bool((self.steps == self.steps[0]).all()):
-                return False
-            step = float(self.steps[0]) + 1
-        elif len(set(self.fresh)) > 1:
+        step = state.shared_step_number(view, self.steps, self.fresh)
+        if step is None:
             return False
-        else:
-            step = 1.0 if self.fresh[0] else 2.0
         torch._foreach_copy_(self.param_views, self.params)
         torch._foreach_copy_(self.grad_views, grads)
         tensors = [self.flat_param, self.flat_grad, *self.moments,
-                   *scalars.get(self.spec, numbers, step, self.flat_param.device, token)]
+                   *scalars.get(self.spec, view.hp(numbers), step, self.flat_param.device,
+                                token)]
         launcher(self.spec)(tensors)
         torch._foreach_copy_(self.params, self.param_views)
         if self.steps is not None:
@@ -229,15 +211,15 @@ class Plan:
     scalars: Scalars
 
     @classmethod
-    def build(cls, rule: Rule, numbers: Mapping[str, Any], params: Sequence[Tensor],
-              grads: Sequence[Tensor], states: Sequence[State], key: tuple[Any, ...]) -> Plan:
+    def build(cls, view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
+              states: Sequence[State], key: tuple[Any, ...]) -> Plan:
         rest: list[int] = []
         alone, small = [], {}
         for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
-            spec = spec_for(rule, numbers, param, grad)
+            spec = spec_for(view, param, grad)
             if not _fits(spec, param, grad):
                 rest.append(i)
-            elif param.numel() >= BUCKET_MAX or spec.blocked:
+            elif param.numel() >= BUCKET_MAX or spec.block > 1:
                 alone.append((i, spec))
             else:
                 small.setdefault(spec, []).append(i)
@@ -246,7 +228,7 @@ class Plan:
                 rest.extend(small.pop(spec))
         # state is created only for what the kernel takes: the reference engine tells a
         # first step by the state it creates itself
-        fresh = {i: ensure_state(rule, numbers, params[i], states[i])
+        fresh = {i: state.prepare(view, params[i], states[i])
                  for i in [i for i, _ in alone] + [i for v in small.values() for i in v]}
         kept_alone = []
         for i, spec in alone:
@@ -269,32 +251,34 @@ class Plan:
         return key == self.key and all(b.intact() for _, b in self.buckets) and \
             all(a.intact() for a in self.alone) and not any(g.is_sparse for g in grads)
 
-    def run(self, numbers: Mapping[str, Any], params: Sequence[Tensor],
-            grads: Sequence[Tensor], states: Sequence[State]) -> list[int]:
-        rest, token = list(self.rest), object()
+    def run(self, view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
+            states: Sequence[State]) -> list[int]:
+        rest, token, numbers = list(self.rest), object(), view.floats()
         for alone in self.alone:
             grad = grads[alone.index]
             if not grad.is_contiguous():
                 rest.append(alone.index)
                 continue
-            alone.step(numbers, self.scalars, grad, states[alone.index], token)
+            alone.step(view, numbers, self.scalars, grad, states[alone.index], token)
         for indices, bucket in self.buckets:
-            if bucket.step(numbers, self.scalars, [grads[i] for i in indices], token):
+            if bucket.step(view, numbers, self.scalars, [grads[i] for i in indices], token):
                 continue
             for i, fresh in zip(indices, bucket.fresh, strict=True):
-                _launch(bucket.spec, numbers, self.scalars, params[i], grads[i].contiguous(),
-                        states[i], step_number(bucket.spec.rule, states[i], fresh), token)
+                _launch(bucket.spec, view, numbers, self.scalars, params[i],
+                        grads[i].contiguous(), states[i], fresh, token)
             bucket.fresh = [False] * len(indices)
         return sorted(rest)
 
 
-def take(rule: Rule, hp: Mapping[str, Any], params: Sequence[Tensor],
-         grads: Sequence[Tensor], states: Sequence[State], cache: dict[str, Any]) -> list[int]:
-    """Step every tensor the compiled kernel can take; return the positions of the rest."""
-    numbers = plain_numbers(hp)
-    key = (tuple(map(id, params)), kernel_options(numbers), numbers.get("state_dtype"))
-    plan = cache.get("compiled_plan")
+def take(view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
+         states: Sequence[State], cache: dict[str, Any]) -> list[int]:
+    """Step every tensor the compiled kernel can take; return the positions of the rest.
+    Nothing under torch.compile (the caller's trace takes the rule itself) or autograd."""
+    if torch.compiler.is_compiling() or view.differentiable:
+        return list(range(len(params)))
+    key = (tuple(map(id, params)), view.config)
+    plan = cache.get("plan")
     if plan is None or not plan.usable(key, grads):
-        plan = Plan.build(rule, numbers, params, grads, states, key)
-        cache["compiled_plan"] = plan
-    return plan.run(numbers, params, grads, states)
+        plan = Plan.build(view, params, grads, states, key)
+        cache["plan"] = plan
+    return plan.run(view, params, grads, states)

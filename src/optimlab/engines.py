@@ -1,9 +1,10 @@
 """Engines: ways to run one rule (rules.py) over the tensors of a parameter group.
 
-Every engine runs the same rule function and keeps torch's state layout:
+Every engine runs the same rule function on the group's view (views.py), with state
+created and counted by state.py, and keeps torch's state layout:
 
-* ``"reference"``: eager, one tensor at a time, any dtype, complex and sparse gradients,
-  every state codec (reference.py). The oracle every other engine is tested against.
+* ``"reference"``: eager, one tensor at a time, anything (reference.py). The oracle every
+  other engine is tested against.
 * ``"native"``: torch's own fused kernels where a configuration's equation is theirs
   (native.py); the reference engine for the rest.
 * ``"compiled"``: ``torch.compile`` of the rule into one fused kernel per configuration
@@ -16,88 +17,48 @@ Every engine runs the same rule function and keeps torch's state layout:
   millisecond). Where compiling is not possible (no C++ compiler for the CPU, no Triton
   for CUDA), auto warns once and uses the reference engine.
 
-An engine is a function ``update(rule, hp, params, grads, states, cache)``; ``cache`` is a
-dict the optimizer keeps per param group (never saved), where engines keep their layout.
+Whatever the engine, a step traced by ``torch.compile(optimizer.step)`` and a step under
+autograd (``differentiable=True``) run the reference engine: its rule is plain tensor
+math that the trace (or autograd) takes whole.
+
+Each engine is a function ``take(view, params, grads, states, cache) -> positions``: it
+steps the tensors it can and returns the positions of the others, which go to the next
+engine of the chain. ``cache`` is a dict the optimizer keeps per param group and engine
+(never saved), where engines keep their layout, keyed on ``view.config``.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
 from torch import Tensor
 
-from optimlab import compiled, native
-from optimlab.reference import ensure_state, reference_update
-from optimlab.rules import Rule, State
+from optimlab import compiled, native, reference
+from optimlab.rules import State
+from optimlab.views import View
 
-Engine = Callable[[Rule, Mapping[str, Any], Sequence[Tensor], Sequence[Tensor],
-                   Sequence[State], dict[str, Any]], None]
-Taker = Callable[[Rule, Mapping[str, Any], Sequence[Tensor], Sequence[Tensor],
-                  Sequence[State], dict[str, Any]], list[int]]
+Take = Callable[[View, Sequence[Tensor], Sequence[Tensor], Sequence[State], dict[str, Any]],
+                list[int]]
 AUTO_COMPILE_ELEMENTS = 1 << 20
 AUTO_COMPILE_TENSORS = 100
 _warned: set[str] = set()
 
-__all__ = ["AUTO_COMPILE_ELEMENTS", "AUTO_COMPILE_TENSORS", "ENGINES", "ensure_state",
-           "get_engine"]
 
-
-def _chain(takers: Sequence[Taker], rule: Rule, hp: Mapping[str, Any],
-           params: Sequence[Tensor], grads: Sequence[Tensor], states: Sequence[State],
-           cache: dict[str, Any]) -> None:
-    """Offer the tensors to each engine in turn; the reference engine steps what is left."""
-    positions = list(range(len(params)))
-    for index, taker in enumerate(takers):
-        if not positions:
-            return
-        subset = _pick(positions, params, grads, states)
-        left = taker(rule, hp, *subset, cache.setdefault(index, {}))
-        positions = [positions[i] for i in left]
-    if positions:
-        reference_update(rule, hp, *_pick(positions, params, grads, states))
-
-
-def _pick(positions: list[int], *lists: Sequence[Any]) -> tuple[list[Any], ...]:
-    if len(positions) == len(lists[0]):
-        return tuple(list(items) for items in lists)
-    return tuple([items[i] for i in positions] for items in lists)
-
-
-def native_update(rule: Rule, hp: Mapping[str, Any], params: Sequence[Tensor],
-                  grads: Sequence[Tensor], states: Sequence[State],
-                  cache: dict[str, Any]) -> None:
-    _chain([native.take], rule, hp, params, grads, states, cache)
-
-
-def compiled_update(rule: Rule, hp: Mapping[str, Any], params: Sequence[Tensor],
-                    grads: Sequence[Tensor], states: Sequence[State],
-                    cache: dict[str, Any]) -> None:
-    _chain([compiled.take], rule, hp, params, grads, states, cache)
-
-
-def auto_update(rule: Rule, hp: Mapping[str, Any], params: Sequence[Tensor],
-                grads: Sequence[Tensor], states: Sequence[State],
-                cache: dict[str, Any]) -> None:
-    """torch's kernel for what it computes; a compiled one for the rest of a big group."""
-    _chain([native.take, _compiled_if_worth_it], rule, hp, params, grads, states, cache)
-
-
-def _compiled_if_worth_it(rule: Rule, hp: Mapping[str, Any], params: Sequence[Tensor],
-                          grads: Sequence[Tensor], states: Sequence[State],
-                          cache: dict[str, Any]) -> list[int]:
+def _compiled_if_worth_it(view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
+                          states: Sequence[State], cache: dict[str, Any]) -> list[int]:
     everything = list(range(len(params)))
     if len(params) < AUTO_COMPILE_TENSORS and \
             sum(p.numel() for p in params) < AUTO_COMPILE_ELEMENTS:
         return everything
-    devices = {p.device for p in params}
-    missing = sorted(str(d) for d in devices if not compiled.available(d))
+    missing = sorted({str(p.device) for p in params if not compiled.available(p.device)})
     if missing:
         _warn_once("optimlab engine='auto': torch.compile cannot build kernels for "
                    f"{missing} (no C++ compiler on the CPU, or no Triton for CUDA); "
                    "using the reference engine there")
-    return compiled.take(rule, hp, params, grads, states, cache)
+    return compiled.take(view, params, grads, states, cache)
 
 
 def _warn_once(message: str) -> None:
@@ -106,11 +67,36 @@ def _warn_once(message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
-ENGINES: dict[str, Engine] = {"auto": auto_update, "reference": reference_update,
-                              "native": native_update, "compiled": compiled_update}
+TAKERS: dict[str, Take] = {"native": native.take, "compiled": compiled.take,
+                           "compiled_if_worth_it": _compiled_if_worth_it,
+                           "reference": reference.take}
+#: the takers each engine offers a group's tensors to, in turn
+CHAINS: dict[str, tuple[str, ...]] = {
+    "auto": ("native", "compiled_if_worth_it", "reference"),
+    "native": ("native", "reference"),
+    "compiled": ("compiled", "reference"),
+    "reference": ("reference",),
+}
+ENGINES = tuple(CHAINS)
 
 
-def get_engine(name: str) -> Engine:
-    if name not in ENGINES:
-        raise ValueError(f"engine={name!r} is not an engine; valid: {sorted(ENGINES)}")
-    return ENGINES[name]
+def run(engine: str, view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
+        states: Sequence[State], cache: dict[str, Any]) -> dict[str, int]:
+    """Step a group with ``engine``; returns how many tensors each engine stepped."""
+    chain = CHAINS[engine]
+    if view.differentiable or torch.compiler.is_compiling():
+        chain = ("reference",)
+    positions = list(range(len(params)))
+    used: dict[str, int] = {}
+    for name in chain:
+        if not positions:
+            break
+        subset = (params, grads, states) if len(positions) == len(params) else \
+            [[items[i] for i in positions] for items in (params, grads, states)]
+        left = TAKERS[name](view, *subset, cache.setdefault(name, {}))
+        taken = len(positions) - len(left)
+        if taken:
+            label = name.removesuffix("_if_worth_it")
+            used[label] = used.get(label, 0) + taken
+        positions = [positions[i] for i in left]
+    return used

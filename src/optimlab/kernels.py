@@ -1,8 +1,9 @@
 """Compiled kernels: the rule traced once per configuration into one fused loop.
 
-A ``KernelSpec`` names everything a kernel is specialised to: the rule, its options
-(bools and strings, which select a variant of the equation), how each moment is stored
-(codecs.py), the names of the numbers that enter as 0-d tensors, and the dtypes. The
+A ``KernelSpec`` names everything a kernel is specialised to: the group's configuration
+(views.Config: the rule, its options, its state keys), how each moment is stored
+(codecs.py), the numbers that enter as 0-d tensors (those the rule declares, and the
+per-step numbers it derives), and the dtypes. The
 kernel is ``decode -> rules.<algorithm> -> encode``, compiled by torch.compile with
 dynamic sizes, so that one kernel serves every tensor of a configuration and a schedule
 never recompiles. compiled.py lays a group's tensors out over these kernels.
@@ -21,14 +22,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab import codecs
-from optimlab.reference import is_number, math_dtype
+from optimlab import state
+from optimlab.codecs import Storage
+from optimlab.reference import math_dtype
 from optimlab.rules import Rule
-
-#: group entries that choose how torch.optim runs, or are spelled out elsewhere (betas as
-#: beta1/beta2, state_dtype as the storages): not options of the kernel
-NOT_OPTIONS = frozenset({"foreach", "fused", "capturable", "differentiable", "state_dtype",
-                         "betas", "decoupled_weight_decay", "bias_correction"})
+from optimlab.views import Config, View
 
 
 def available(device: torch.device) -> bool:
@@ -53,16 +51,23 @@ def _available(device_type: str) -> bool:
 class KernelSpec:
     """Everything a compiled kernel is specialised to (one compile per distinct spec)."""
 
-    rule: Rule
-    options: tuple[tuple[str, Any], ...]
-    storages: tuple[tuple[str, Any], ...]  # (moment name, its storage), in state_keys order
-    scalar_names: tuple[str, ...]
+    config: Config
+    storages: tuple[tuple[str, Storage], ...]  # (moment name, its storage), in state_keys order
     math_dtype: torch.dtype
     dtypes: tuple[torch.dtype, torch.dtype, str]  # param dtype, grad dtype, device type
 
     @property
-    def blocked(self) -> bool:
-        return any(isinstance(s, codecs.Blockwise8bit) for _, s in self.storages)
+    def rule(self) -> Rule:
+        return self.config.rule
+
+    @property
+    def scalar_names(self) -> tuple[str, ...]:
+        return (*self.rule.numbers, *self.rule.step_numbers)
+
+    @property
+    def block(self) -> int:
+        """Elements the kernel takes together: whole blocks of the widest storage block."""
+        return max((s.block for _, s in self.storages), default=1)
 
 
 def _rule_step(spec: KernelSpec, param: Tensor, grad: Tensor, *tensors: Tensor) -> None:
@@ -70,26 +75,19 @@ def _rule_step(spec: KernelSpec, param: Tensor, grad: Tensor, *tensors: Tensor) 
     kernel (``tensors``: the stored parts of each moment, then the scalars)."""
     stored_count = sum(len(s.parts(k)) for k, s in spec.storages)
     stored, scalars = tensors[:stored_count], tensors[stored_count:]
-    hp = {**dict(spec.options), **dict(zip(spec.scalar_names, scalars, strict=True))}
+    hp = {**dict(spec.config.options), **dict(zip(spec.scalar_names, scalars, strict=True))}
     moments, parts = {}, {}
     position = 0
     for key, storage in spec.storages:
         width = len(storage.parts(key))
         parts[key] = stored[position:position + width]
         position += width
-        moments[key] = (storage.decode_blocks(*parts[key]).to(spec.math_dtype)
-                        if isinstance(storage, codecs.Blockwise8bit)
-                        else parts[key][0].to(spec.math_dtype))
+        moments[key] = storage.kernel_decode(parts[key], spec.math_dtype)
     new_param, new_moments = spec.rule.update(param.to(spec.math_dtype),
                                               grad.to(spec.math_dtype), moments, hp)
     param.copy_(new_param)
     for key, storage in spec.storages:
-        if isinstance(storage, codecs.Blockwise8bit):
-            codes, scale = storage.encode_blocks(new_moments[key].float())
-            parts[key][0].copy_(codes)
-            parts[key][1].copy_(scale)
-        else:
-            parts[key][0].copy_(new_moments[key])
+        storage.kernel_encode(parts[key], new_moments[key])
 
 
 @functools.cache
@@ -131,22 +129,10 @@ def launcher(spec: KernelSpec) -> Launcher:
     return Launcher(spec)
 
 
-def kernel_options(numbers: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
-    """The group's options that select a variant of the equation."""
-    return tuple(sorted((k, v) for k, v in numbers.items()
-                        if k not in NOT_OPTIONS and not is_number(v)))
-
-
-def spec_for(rule: Rule, numbers: Mapping[str, Any], param: Tensor, grad: Tensor
-             ) -> KernelSpec:
-    """The kernel that steps ``param`` under this group's settings."""
-    storages = tuple((key, codecs.storage_for(param, key, numbers.get("state_dtype")))
-                     for key in rule.state_keys(numbers))
-    scalars = {**numbers, **rule.step_scalars(numbers, 1.0)}
-    names = tuple(sorted(k for k, v in scalars.items() if k not in NOT_OPTIONS
-                         and is_number(v)))
-    mdtype = torch.promote_types(math_dtype(param, numbers), torch.float32)
-    return KernelSpec(rule, kernel_options(numbers), storages, names, mdtype,
+def spec_for(view: View, param: Tensor, grad: Tensor) -> KernelSpec:
+    """The kernel that steps ``param`` under this group's configuration."""
+    storages = tuple(state.storages(view, param).items())
+    return KernelSpec(view.config, storages, math_dtype(param, (s for _, s in storages)),
                       (param.dtype, grad.dtype, param.device.type))
 
 
@@ -159,9 +145,10 @@ class Scalars:
     filled: dict[tuple[KernelSpec, torch.device], tuple[object, float]] = field(
         default_factory=dict)
 
-    def get(self, spec: KernelSpec, numbers: Mapping[str, Any], step: float,
+    def get(self, spec: KernelSpec, hp: Mapping[str, Any], step: float,
             device: torch.device, token: object) -> list[Tensor]:
-        """The scalars for ``step``; ``token`` names the optimizer step being taken."""
+        """The scalars for ``step`` (``hp``: the group's options and numbers as floats);
+        ``token`` names the optimizer step being taken."""
         slot = self.tensors.get((spec, device))
         if slot is None:
             # fp64, as torch.optim's Python floats: 1 − β computed in fp32 from β = 0.9999
@@ -170,7 +157,7 @@ class Scalars:
                 torch.zeros((), dtype=torch.float64, device=device)
                 for _ in spec.scalar_names]
         if self.filled.get((spec, device)) != (token, step):
-            values = {**numbers, **spec.rule.step_scalars(numbers, step)}
+            values = {**hp, **spec.rule.step_scalars(hp, step)}
             for tensor, name in zip(slot, spec.scalar_names, strict=True):
                 tensor.fill_(values[name])
             self.filled[spec, device] = (token, step)

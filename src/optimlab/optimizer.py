@@ -14,18 +14,20 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from optimlab import checkpoint, codecs, compiled, engines
+from optimlab import checkpoint, codecs, compiled, engines, state, views
 from optimlab.checkpoint import param_label
 from optimlab.hyperparameters import ArgumentError, Choice, Pair, Range
+from optimlab.nonfinite import POLICIES, gradients_finite
 from optimlab.rules import Rule, State
+from optimlab.views import View
 
 Spec = Range | Pair | Choice
-NONFINITE_POLICIES = ("ignore", "skip", "raise")
 SPARSE_OPTIMIZERS = "optimlab.SGD and optimlab.Adagrad (or torch.optim.SparseAdam)"
 
 
-def _param_tensor(owner: str, where: str, item: Any) -> Tensor:
-    """The tensor of a params entry (a tensor, or a (name, tensor) pair), checked."""
+def _param_tensor(owner: str, where: str, item: Any, differentiable: bool) -> Tensor:
+    """The tensor of a params entry (a tensor, or a (name, tensor) pair), checked; a
+    non-leaf is taken under ``differentiable=True``, as torch.optim takes it."""
     tensor = item[1] if isinstance(item, tuple) and len(item) == 2 else item
     if not isinstance(tensor, Tensor):
         raise ArgumentError(f"{owner}: {where} is a {type(tensor).__name__}; valid: a tensor, "
@@ -33,9 +35,10 @@ def _param_tensor(owner: str, where: str, item: Any) -> Tensor:
     if not (tensor.is_floating_point() or tensor.is_complex()):
         raise ArgumentError(f"{owner}: {where} has dtype {tensor.dtype}; valid: a floating "
                             "point or complex dtype")
-    if not tensor.is_leaf:
+    if not (tensor.is_leaf or tensor.retains_grad or differentiable):
         raise ArgumentError(f"{owner}: {where} is not a leaf tensor (it was computed from "
-                            "others); valid: a leaf, e.g. an nn.Parameter")
+                            "others); valid: a leaf, e.g. an nn.Parameter (or any tensor "
+                            "with differentiable=True)")
     return tensor
 
 
@@ -51,26 +54,6 @@ def _listed(owner: str, params: Any) -> list[Any]:
         raise ArgumentError(f"{owner}: params={params!r} is not iterable; valid: an iterable "
                             "of tensors, of (name, tensor) pairs, or of param-group dicts")
     return list(params)
-
-
-def _gradient_values(grad: Tensor) -> Tensor:
-    """The numbers of a gradient: a sparse one's values, a complex one's (re, im) pairs."""
-    values = grad.coalesce().values() if grad.is_sparse else grad
-    return torch.view_as_real(values) if values.is_complex() else values
-
-
-def _finite(tensors: list[Tensor]) -> bool:
-    """True if no tensor holds a NaN or an Inf (tensors on one device).
-
-    max |x| is NaN or Inf exactly when x holds one: a single reading pass. On DTensors
-    (FSDP2) the max is a Partial("max") that is reduced over every shard before it is
-    read, so all ranks get the same answer; ``bool(isfinite(x).all())`` would read only
-    the local shard's.
-    """
-    tensors = [t for t in tensors if t.numel()]
-    if not tensors:
-        return True
-    return bool(torch.stack(torch._foreach_norm(tensors, float("inf"))).isfinite().all())
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -90,13 +73,20 @@ class Optimizer(torch.optim.Optimizer):
     #: ``zero.optim.nonfinite_group = zero.process_group``. (FSDP2's DTensor gradients
     #: agree by themselves; DDP's are the same on every rank.)
     nonfinite_group: Any = None
+    #: every group key that some optimlab optimizer declares (``__init_subclass__``), so
+    #: that a checkpoint of another optimizer is recognised by its keys
+    declared_keys: ClassVar[set[str]] = set()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Optimizer.declared_keys |= set(cls.__dict__.get("specs", {}))
 
     def __init__(self, params: Any, given: Mapping[str, Any], *, preset: str = "torch",
                  engine: str = "auto", nonfinite: str = "ignore") -> None:
         owner = type(self).__name__
         Choice(tuple(self.presets)).check(owner, "preset", preset)
         Choice(tuple(engines.ENGINES)).check(owner, "engine", engine)
-        Choice(NONFINITE_POLICIES).check(owner, "nonfinite", nonfinite)
+        Choice(POLICIES).check(owner, "nonfinite", nonfinite)
         defaults = {**self.presets[preset], **{k: v for k, v in given.items() if v is not None}}
         self.check_group(defaults)
         params = _listed(owner, params)
@@ -106,12 +96,15 @@ class Optimizer(torch.optim.Optimizer):
         self.engine = engine
         self.nonfinite = nonfinite
         self._engine_caches: dict[int, dict[str, Any]] = {}
+        self._engines_used: dict[str, int] = {}
         super().__init__(params, defaults)
         if engine == "compiled":
             self._check_compilable(owner)
 
     def _check_compilable(self, owner: str) -> None:
-        devices = {p.device for g in self.param_groups for p in g["params"]}
+        # meta tensors hold no data: any engine steps them through the reference engine
+        devices = {p.device for g in self.param_groups for p in g["params"]
+                   if p.device.type != "meta"}
         missing = sorted(str(d) for d in devices if not compiled.available(d))
         if missing:
             raise ArgumentError(f"{owner}: engine='compiled' cannot build kernels for "
@@ -125,9 +118,10 @@ class Optimizer(torch.optim.Optimizer):
         owner = type(self).__name__
         for name, spec in self.specs.items():
             spec.check(owner, name, group[name])
-        if group.get("differentiable"):
-            raise ArgumentError(f"{owner}: differentiable=True is not supported; valid: False "
-                                "(use torch.optim for a step that autograd can differentiate)")
+        if group.get("differentiable") and group.get("state_dtype") == torch.int8:
+            raise ArgumentError(f"{owner}: differentiable=True with state_dtype=torch.int8: "
+                                "8-bit codes have no gradient; valid: state_dtype None or a "
+                                "float dtype")
         form, decay = group.get("weight_decay_form"), group.get("weight_decay", 0)
         if form == "independent":
             Range(0.0, 1.0, closed=True).check(
@@ -147,7 +141,8 @@ class Optimizer(torch.optim.Optimizer):
         entries = [group["params"]] if isinstance(group["params"], Tensor) else _listed(
             owner, group["params"])
         index = len(self.param_groups)
-        tensors = [_param_tensor(owner, f"params[{i}] of group {index}", item)
+        differentiable = bool(group.get("differentiable", self.defaults["differentiable"]))
+        tensors = [_param_tensor(owner, f"params[{i}] of group {index}", item, differentiable)
                    for i, item in enumerate(entries)]
         self._check_unique(owner, index, tensors)
         self.complete_group(group)
@@ -171,7 +166,8 @@ class Optimizer(torch.optim.Optimizer):
             seen[id(tensor)] = index
 
     def normalize_group(self, group: dict[str, Any]) -> None:
-        """Keep derived group keys consistent; subclasses extend it."""
+        """Keep derived group keys consistent (at every step too: users and schedulers
+        write into groups); subclasses extend it."""
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -179,6 +175,7 @@ class Optimizer(torch.optim.Optimizer):
                            ("nonfinite", "ignore")):
             self.__dict__.setdefault(key, value)
         self._engine_caches = {}
+        self.__dict__.setdefault("_engines_used", {})
         skipped = self.skipped_steps
         for group in self.param_groups:
             self.complete_group(group)
@@ -200,45 +197,46 @@ class Optimizer(torch.optim.Optimizer):
         return max((int(g.get("skipped_steps", 0)) for g in self.param_groups), default=0)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state dict of this optimizer (optimlab's or torch.optim's).
+        """Load a state dict of this optimizer (optimlab's or torch.optim's, any version).
 
         Matched by parameter name when both sides know the names, else by position as
         torch does; checked first, so that a state dict that does not fit raises a
         ValueError saying why and leaves the optimizer as it was (``checkpoint.py``).
         The check runs after the user's load_state_dict pre-hooks, on what they return.
+        Each parameter's state is then made ready from the saved tensors, before any
+        post-hook sees it (state.py: a numeric ``step`` becomes a tensor, moments are
+        stored as this group's ``state_dtype`` asks).
         """
         before = (self.state, self.param_groups)
         prepared: dict[str, Any] = {}
 
         def prepare(optimizer: Optimizer, given: dict[str, Any]) -> dict[str, Any]:
-            prepared.update(checkpoint.prepared(optimizer, given))
+            prepared.update(checkpoint.prepared(optimizer, given,
+                                                self.declared_keys - set(self.specs)))
             return dict(prepared)
 
-        handle = self.register_load_state_dict_pre_hook(prepare)
+        pre = self.register_load_state_dict_pre_hook(prepare)
+        post = self.register_load_state_dict_post_hook(
+            lambda optimizer: self._restore(prepared), prepend=True)
         try:
             super().load_state_dict(state_dict)
         except BaseException:
             self.state, self.param_groups = before
             raise
         finally:
-            handle.remove()
+            pre.remove()
+            post.remove()
             self._engine_caches = {}
-        self._restore_codes(prepared)
 
-    def _restore_codes(self, loaded: Mapping[str, Any]) -> None:
-        """Put back the 8-bit codec's tensors as they were saved: torch's loader casts every
-        state tensor of a floating-point param to the param's dtype, which would turn the
-        int8/uint8 codes into floats and round the fp32 block scales of a bf16 param."""
+    def _restore(self, loaded: Mapping[str, Any]) -> None:
+        """Each parameter's state rebuilt from the saved tensors (not torch's casts, which
+        turn 8-bit codes into floats and round fp32 moments of a bf16 param)."""
         saved_ids = [i for group in loaded["param_groups"] for i in group["params"]]
-        params = [p for group in self.param_groups for p in group["params"]]
-        for saved_id, param in zip(saved_ids, params, strict=True):
+        placed = [(group, p) for group in self.param_groups for p in group["params"]]
+        for saved_id, (group, param) in zip(saved_ids, placed, strict=True):
             entry = loaded["state"].get(saved_id)
-            if not isinstance(entry, Mapping):
-                continue
-            for key, value in entry.items():
-                if isinstance(value, Tensor) and (key.endswith(codecs.SCALE_SUFFIX) or
-                                                  key + codecs.SCALE_SUFFIX in entry):
-                    self.state[param][key] = value.to(param.device, copy=True)
+            if isinstance(entry, Mapping):
+                self.state[param] = state.restore(self.view(group), param, entry)
 
     def moment(self, param: Tensor, key: str) -> Tensor:
         """The moment ``key`` (``"exp_avg"``, ``"sum"``, ...) of ``param`` as fp32 (fp64 for
@@ -248,14 +246,14 @@ class Optimizer(torch.optim.Optimizer):
             >>> opt = optimlab.AdamW(model.parameters(), state_dtype=torch.int8)
             >>> opt.moment(model.weight, "exp_avg_sq")     # decoded 8-bit codes
         """
-        state = self.state.get(param)
-        if not state or key not in state:
+        stored = self.state.get(param)
+        if not stored or codecs.stored_form(stored, key) is None:
             raise KeyError(f"{type(self).__name__}.moment: the parameter (shape "
                            f"{tuple(param.shape)}) has no moment {key!r} yet; it has "
-                           f"{sorted(state or {})}")
+                           f"{sorted(stored or {})}")
         dtype = torch.promote_types(param.real.dtype if param.is_complex() else param.dtype,
                                     torch.float32)
-        value = codecs.decoded(state, key, param.dtype if param.is_complex() else dtype)
+        value = codecs.decoded(stored, key, param.dtype if param.is_complex() else dtype)
         return value.view(param.shape)
 
     def complete_group(self, group: dict[str, Any]) -> None:
@@ -266,90 +264,59 @@ class Optimizer(torch.optim.Optimizer):
 
     # --- the step -----------------------------------------------------------------------
 
-    @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one optimization step; return ``closure()``'s loss if a closure is given.
 
         Every group is checked before any tensor is modified: a refused step leaves
-        params and state as they were.
+        params and state as they were. Autograd records the step only under
+        ``differentiable=True``, as torch.optim's.
         """
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        with torch.set_grad_enabled(bool(self.defaults["differentiable"])):
+            self._step()
+        return loss
+
+    def _step(self) -> None:
         batches = [self._batch(index, group) for index, group in enumerate(self.param_groups)]
-        if self.nonfinite != "ignore" and not self._gradients_finite():
+        if self.nonfinite != "ignore" and not gradients_finite(
+                type(self).__name__, self.param_groups, self.nonfinite, self.nonfinite_group):
             skipped = self.skipped_steps + 1
             for group in self.param_groups:
                 group["skipped_steps"] = skipped
-            return loss
-        update = engines.get_engine(self.engine)
-        for index, (hp, params, grads) in enumerate(batches):
+            return
+        used: dict[str, int] = {}
+        for index, (view, params, grads) in enumerate(batches):
             if params:
-                update(self.rule, hp, params, grads, self._states(hp, params),
-                       self._engine_caches.setdefault(index, {}))
-        return loss
+                counts = engines.run(self.engine, view, params, grads,
+                                     self._states(view, params),
+                                     self._engine_caches.setdefault(index, {}))
+                for name, count in counts.items():
+                    used[name] = used.get(name, 0) + count
+        self._engines_used = used
 
-    def _states(self, hp: Mapping[str, Any], params: list[Tensor]) -> list[State]:
+    def engines_used(self) -> dict[str, int]:
+        """How many tensors each engine stepped in the last step, e.g. ``{"native": 148,
+        "reference": 2}`` (the engine asked for is ``optimizer.engine``)."""
+        return dict(self._engines_used)
+
+    def _states(self, view: View, params: list[Tensor]) -> list[State]:
         """Each param's state dict (created on first use, as torch does; none is created
         for a rule that keeps no state, such as SGD without momentum)."""
-        if self.rule.counts_steps or self.rule.state_keys(hp):
+        if view.rule.counts_steps or view.config.state_keys:
             return [self.state[p] for p in params]
         return [{} for _ in params]
 
-    def _gradients_finite(self) -> bool:
-        """True if every gradient (on every rank of ``nonfinite_group``) is finite. With
-        ``nonfinite="raise"``, raise FloatingPointError naming the first parameter whose
-        gradient is not."""
-        finite = self._local_gradients_finite()
-        everywhere = finite if self.nonfinite_group is None else self._agree(finite)
-        if everywhere:
-            return True
-        if self.nonfinite == "raise":
-            where = (f"parameter {self._first_nonfinite()}" if not finite
-                     else "a parameter on another rank")
-            raise FloatingPointError(f"{type(self).__name__}: the gradient of {where} holds "
-                                     "NaN or Inf; no parameter or state was changed")
-        return False
+    def view(self, group: Mapping[str, Any]) -> View:
+        """The rule's view of a group (views.py): its options, numbers and state keys."""
+        return views.view(self.rule, group)
 
-    def _local_gradients_finite(self) -> bool:
-        by_device: dict[torch.device, list[Tensor]] = {}
-        for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is not None:
-                    values = _gradient_values(param.grad)
-                    by_device.setdefault(values.device, []).append(values)
-        return all(_finite(values) for values in by_device.values())
-
-    def _agree(self, finite: bool) -> bool:
-        """True if ``finite`` on every rank of ``nonfinite_group`` (a collective call)."""
-        import torch.distributed as dist
-
-        device = next((p.device for g in self.param_groups for p in g["params"]),
-                      torch.device("cpu"))
-        flag = torch.tensor([0 if finite else 1], dtype=torch.int32, device=device)
-        dist.all_reduce(flag, group=self.nonfinite_group)
-        return int(flag.item()) == 0
-
-    def _first_nonfinite(self) -> str:
-        for index, group in enumerate(self.param_groups):
-            for position, param in enumerate(group["params"]):
-                if param.grad is not None and not _finite([_gradient_values(param.grad)]):
-                    return param_label(group, index, position)
-        return "(unknown)"
-
-    def hyper(self, group: Mapping[str, Any]) -> dict[str, Any]:
-        """The rule's view of a group: its hyperparameters, betas split into beta1, beta2."""
-        hp = {k: v for k, v in group.items()
-              if k not in ("params", "param_names", "skipped_steps")}
-        if "betas" in hp:
-            hp["beta1"], hp["beta2"] = hp["betas"]
-        return hp
-
-    def _batch(self, index: int, group: dict[str, Any]) -> tuple[
-            dict[str, Any], list[Tensor], list[Tensor]]:
+    def _batch(self, index: int, group: dict[str, Any]) -> tuple[View, list[Tensor],
+                                                                 list[Tensor]]:
+        self.normalize_group(group)
         self.check_group(group)
-        hp = self.hyper(group)
         params, grads = [], []
         for position, param in enumerate(group["params"]):
             if param.grad is None:
@@ -361,5 +328,4 @@ class Optimizer(torch.optim.Optimizer):
                     f"gradients: {SPARSE_OPTIMIZERS}")
             params.append(param)
             grads.append(param.grad)
-        return hp, params, grads
-
+        return self.view(group), params, grads

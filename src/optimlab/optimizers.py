@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from optimlab import state
 from optimlab.hyperparameters import (
     FLAG,
     OPTIONAL_FLAG,
@@ -187,11 +188,9 @@ class Adagrad(Optimizer):
         super().__init__(params, given, preset=preset, engine=engine, nonfinite=nonfinite)
         # torch.optim.Adagrad creates its state at construction; so do we, so that a
         # checkpoint taken before the first step loads into torch.optim.Adagrad too.
-        from optimlab.reference import ensure_state
-
         for group in self.param_groups:
             for param in group["params"]:
-                ensure_state(self.rule, self.hyper(group), param, self.state[param])
+                state.prepare(self.view(group), param, self.state[param])
 
 
 _RMSPROP_TORCH = {**TORCH_RUN_OPTIONS, "lr": 1e-2, "alpha": 0.99, "eps": 1e-8,
@@ -332,9 +331,16 @@ class Adam(Optimizer):
                                 "'decoupled' or 'independent'")
 
     def normalize_group(self, group: dict[str, Any]) -> None:
-        # torch.optim reads decoupled_weight_decay; keep it true to weight_decay_form so
-        # that our checkpoints mean the same thing when torch.optim loads them.
-        group["decoupled_weight_decay"] = group["weight_decay_form"] != "l2"
+        """Keep torch's ``decoupled_weight_decay`` and our ``weight_decay_form`` saying the
+        same thing, whichever of them was written since the last step: torch.optim code
+        flips the flag (follow it), ours sets the form (the flag follows, so that our
+        checkpoints mean the same thing to torch.optim)."""
+        flag, form = bool(group["decoupled_weight_decay"]), group["weight_decay_form"]
+        seen = self.__dict__.setdefault("_decay_seen", {}).get(id(group))
+        if seen is not None and flag != seen[0] and form == seen[1]:
+            form = group["weight_decay_form"] = "decoupled" if flag else "l2"
+        group["decoupled_weight_decay"] = form != "l2"
+        self._decay_seen[id(group)] = (form != "l2", form)
 
     def complete_group(self, group: dict[str, Any]) -> None:
         """A group may say how to decay in torch's words (decoupled_weight_decay) or ours

@@ -1,4 +1,4 @@
-"""Porting hyperparameters between frameworks' conventions, where a closed form exists.
+"""Porting between frameworks: hyperparameters where a closed form exists, and checkpoints.
 
 Each function returns the value under one convention that makes an optimizer take
 exactly the steps it takes under another; its docstring gives the derivation and where it
@@ -15,7 +15,12 @@ against √s + ε depends on s), use the convention itself (``eps_placement``) i
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
+import torch
+
+from optimlab import codecs
 from optimlab.hyperparameters import ArgumentError, Range
 
 _UNIT = Range(0.0, 1.0)  # [0, 1)
@@ -111,3 +116,32 @@ def decoupled_to_independent_weight_decay(weight_decay: float, lr: float) -> flo
     decay = lr * weight_decay
     Range(0.0, 1.0, closed=True).check(owner, "lr * weight_decay", decay)
     return decay
+
+
+def to_torch_state_dict(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of an optimlab state dict that torch.optim loads and continues from.
+
+    Moments kept in 8 bits (``exp_avg_codes`` and ``exp_avg_absmax``, ...) are decoded into
+    fp32 tensors under torch's names (``exp_avg``); bf16 or fp32 moments are torch's
+    already. Groups say ``state_dtype=None``, as the moments now are plain tensors.
+    torch.optim refuses an 8-bit state dict as it is (a KeyError on its first step: the
+    moment's own name is absent), so that codes are never read as moments.
+
+    The other way needs no conversion: ``optimlab.AdamW(..., state_dtype=torch.int8)``
+    re-encodes a torch.optim checkpoint's moments when it loads one.
+
+        >>> theirs = torch.optim.AdamW(model.parameters())
+        >>> theirs.load_state_dict(porting.to_torch_state_dict(ours.state_dict()))
+    """
+    state = {}
+    for param_id, entry in state_dict["state"].items():
+        converted = dict(entry)
+        for name in entry:
+            if name.endswith(codecs.CODES_SUFFIX):
+                key = name.removesuffix(codecs.CODES_SUFFIX)
+                converted[key] = codecs.decoded(entry, key, torch.float32)
+                del converted[name], converted[key + codecs.ABSMAX_SUFFIX]
+        state[param_id] = converted
+    groups = [{**group, "state_dtype": None} if "state_dtype" in group else dict(group)
+              for group in state_dict["param_groups"]]
+    return {**state_dict, "state": state, "param_groups": groups}

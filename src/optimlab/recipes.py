@@ -21,22 +21,21 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from optimlab import schedules
+from optimlab import registry, schedules
 from optimlab.clipping import clip_grad_norm
 from optimlab.grouping import param_groups
 from optimlab.hyperparameters import ArgumentError, Choice
-from optimlab.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 
-OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
-    "adamw": AdamW, "adam": Adam, "sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad}
 OWNER = "recipe"
 
 
-def _optimizer_class(optimizer: str | type[torch.optim.Optimizer]) -> type[torch.optim.Optimizer]:
+def _optimizer_factory(optimizer: str | type[torch.optim.Optimizer]) -> Any:
+    """A callable ``(groups, **keywords) -> optimizer``: a class as given, or a registry
+    name (its class with the name's own keywords, e.g. momentum=0.9 for "momentum")."""
     if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
         return optimizer
-    Choice(tuple(OPTIMIZERS)).check(OWNER, "optimizer", optimizer)
-    return OPTIMIZERS[optimizer]
+    Choice(tuple(registry.OPTIMIZERS)).check(OWNER, "optimizer", optimizer)
+    return registry.get(optimizer).build
 
 
 def _groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
@@ -64,8 +63,9 @@ def recipe(model: nn.Module | list[dict[str, Any]], *, lr: float, weight_decay: 
         total_steps: optimizer steps in the run (``len(loader) * epochs``).
         warmup: warmup steps (int) or fraction of ``total_steps`` (float).
         schedule: ``"linear"``, ``"cosine"``, ``"constant"`` or ``"wsd"`` (``schedules``).
-        optimizer: ``"adamw"``, ``"adam"``, ``"sgd"``, ``"rmsprop"``, ``"adagrad"`` (optimlab's),
-            or any ``torch.optim.Optimizer`` class, built as ``cls(groups, lr=lr,
+        optimizer: a name of ``optimlab.registry`` (``"adamw"``, ``"adam"``, ``"sgd"``,
+            ``"momentum"``, ``"nesterov"``, ``"rmsprop"``, ``"adagrad"``), or any
+            ``torch.optim.Optimizer`` class, built as ``cls(groups, lr=lr,
             weight_decay=weight_decay, **optimizer_kwargs)``.
         min_lr_ratio: the floor of the decay as a fraction of ``lr`` (not for "constant").
         schedule_options: further keywords of the schedule (wsd: ``decay``, ``decay_shape``).
@@ -90,9 +90,9 @@ def recipe(model: nn.Module | list[dict[str, Any]], *, lr: float, weight_decay: 
                              or not clip > 0):
         raise ArgumentError(f"{OWNER}: clip={clip!r} is invalid; valid: a norm > 0 "
                             "(math.inf: measure only), or None for no clipping")
-    cls = _optimizer_class(optimizer)
-    built = cls(_groups(model, weight_decay), lr=lr, weight_decay=weight_decay,
-                **optimizer_kwargs)
+    build = _optimizer_factory(optimizer)
+    built = build(_groups(model, weight_decay), lr=lr, weight_decay=weight_decay,
+                  **optimizer_kwargs)
     if clip is not None:
         _clip_before_each_step(built, clip)
     return built, multiplier.scheduler(built)

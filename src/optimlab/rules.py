@@ -6,11 +6,12 @@ the new state. It modifies nothing and reads nothing else, so the same function 
 eagerly over one tensor, over a flat buffer, or compiled into a fused kernel
 (see engines.py). There is no second copy of any algorithm.
 
-``hp`` maps names to values of two kinds:
+``hp`` maps names to values of the two kinds each rule declares (``Rule`` below):
 
-* numbers (lr, betas, eps, ...; Python floats or 0-d tensors: the compiled engine passes
-  tensors so that a schedule never recompiles), including the per-step numbers that
-  ``Rule.step_scalars`` derives once per step (bias corrections, decayed lr);
+* numbers (lr, betas, eps, ...; Python floats, or 0-d tensors where the engine passes
+  them as tensors: compiled code, so that a schedule never recompiles; autograd, for
+  ``differentiable=True``), including the per-step numbers that ``Rule.step_scalars``
+  derives once per step (bias corrections, decayed lr);
 * options (bools and strings) that select a variant of the equation.
 
 Every rule starts with the two transformations all optimizers share, ``direction`` (the
@@ -246,12 +247,27 @@ def no_scalars(hp: Hyper, step: Any) -> dict[str, Any]:
 # --- the rules as the engines see them ----------------------------------------------------
 
 
+COMMON_NUMBERS = ("lr", "weight_decay")
+COMMON_OPTIONS = ("maximize", "weight_decay_form")
+
+
 @dataclass(frozen=True)
 class Rule:
-    """An algorithm as the engines run it.
+    """An algorithm as the engines run it, and what it reads from a param group.
 
-    ``update`` is the pure function above; ``step_scalars`` derives the numbers that change
-    with the step; ``state_keys`` names the state tensors a group's options need;
+    The declaration is the single source of what a configuration is:
+
+    * ``numbers``: the real-valued hyperparameters ``update`` reads (lr, betas, eps, ...),
+      by their names in ``hp``; ``pairs`` names the group keys that hold two of them
+      (Adam's ``betas`` -> ``beta1``, ``beta2``). Numbers may change every step (a
+      schedule) and reach compiled code as values, never as part of a cache key.
+    * ``options``: the bools and choices that select a variant of the equation. Together
+      with ``state_keys`` they key every cache and kernel (views.py).
+    * ``step_numbers``: what ``step_scalars`` derives once per step from the numbers and
+      the step t (bias corrections, decayed lr, torch's first-step dampening).
+    * ``state_keys(hp)``: the moments a configuration keeps, which may depend on numbers
+      (``momentum != 0`` adds a buffer).
+
     ``counts_steps`` says whether the state keeps torch's ``step`` counter;
     ``accepts_sparse`` whether sparse gradients are taken (as torch takes them);
     ``row_local`` says, for a group, whether a zero gradient leaves θ and the state
@@ -261,12 +277,22 @@ class Rule:
 
     name: str
     update: Callable[[Tensor, Tensor, State, Hyper], tuple[Tensor, State]]
+    numbers: tuple[str, ...]
+    options: tuple[str, ...]
     step_scalars: Callable[[Hyper, Any], dict[str, Any]]
+    step_numbers: tuple[str, ...]
     state_keys: Callable[[Hyper], tuple[str, ...]]
+    pairs: tuple[tuple[str, tuple[str, str]], ...] = ()
     counts_steps: bool = True
     accepts_sparse: bool = False
     row_local: Callable[[Hyper], bool] = lambda hp: False
     initial_values: Callable[[Hyper], dict[str, float]] = lambda hp: {}
+
+    def group_keys(self) -> tuple[str, ...]:
+        """The param-group keys the rule reads (``betas`` rather than beta1, beta2)."""
+        paired = {name for _, pair in self.pairs for name in pair}
+        return (*(n for n in self.numbers if n not in paired), *(k for k, _ in self.pairs),
+                *self.options)
 
 
 def _sgd_state_keys(hp: Hyper) -> tuple[str, ...]:
@@ -296,8 +322,11 @@ def _no_decay(hp: Hyper) -> bool:
 SGD_RULE = Rule(
     "sgd",
     sgd,
-    sgd_scalars,
-    _sgd_state_keys,
+    numbers=(*COMMON_NUMBERS, "momentum", "dampening"),
+    options=(*COMMON_OPTIONS, "nesterov", "momentum_form", "lr_in_momentum"),
+    step_scalars=sgd_scalars,
+    step_numbers=("dampening_now",),
+    state_keys=_sgd_state_keys,
     counts_steps=False,
     accepts_sparse=True,
     row_local=lambda hp: _no_decay(hp) and hp["momentum"] == 0,
@@ -305,8 +334,11 @@ SGD_RULE = Rule(
 ADAGRAD_RULE = Rule(
     "adagrad",
     adagrad,
-    adagrad_scalars,
-    lambda hp: ("sum",),
+    numbers=(*COMMON_NUMBERS, "lr_decay", "eps", "initial_accumulator_value"),
+    options=(*COMMON_OPTIONS, "eps_placement"),
+    step_scalars=adagrad_scalars,
+    step_numbers=("decayed_lr",),
+    state_keys=lambda hp: ("sum",),
     accepts_sparse=True,
     row_local=_no_decay,
     initial_values=lambda hp: {"sum": hp["initial_accumulator_value"]},
@@ -314,8 +346,20 @@ ADAGRAD_RULE = Rule(
 RMSPROP_RULE = Rule(
     "rmsprop",
     rmsprop,
-    no_scalars,
-    _rmsprop_state_keys,
+    numbers=(*COMMON_NUMBERS, "alpha", "eps", "momentum", "initial_accumulator_value"),
+    options=(*COMMON_OPTIONS, "centered", "eps_placement", "lr_in_momentum"),
+    step_scalars=no_scalars,
+    step_numbers=(),
+    state_keys=_rmsprop_state_keys,
     initial_values=lambda hp: {"square_avg": hp["initial_accumulator_value"]},
 )
-ADAM_RULE = Rule("adam", adam, adam_scalars, _adam_state_keys)
+ADAM_RULE = Rule(
+    "adam",
+    adam,
+    numbers=(*COMMON_NUMBERS, "beta1", "beta2", "eps", "eps_root"),
+    options=(*COMMON_OPTIONS, "amsgrad", "bias_correction", "eps_placement"),
+    step_scalars=adam_scalars,
+    step_numbers=("bias_correction1", "bias_correction2"),
+    state_keys=_adam_state_keys,
+    pairs=(("betas", ("beta1", "beta2")),),
+)

@@ -1,0 +1,90 @@
+"""The rule's view of a param group, built from what the rule declares it reads.
+
+A param group is a dict that users, schedulers and checkpoints write into. Engines never
+read it: they read a ``View``, made once per group per step from the rule's declaration
+(rules.Rule): the options (which select a variant of the equation), the numbers (which
+may change every step), and the structure they imply (``state_keys``: which moments the
+configuration keeps, numbers included, as ``momentum != 0`` adds a buffer).
+
+``Config`` is the part that keys every cache and kernel: options, state keys and how the
+state is stored. A change of any of them, mid-run included, rebuilds what depended on it;
+a change of a number never does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from optimlab.rules import Rule
+
+Number = float | Tensor
+
+
+@dataclass(frozen=True)
+class Config:
+    """What a group's configuration fixes: hashable, the key of every engine cache."""
+
+    rule: Rule
+    options: tuple[tuple[str, Any], ...]
+    state_keys: tuple[str, ...]
+    state_dtype: torch.dtype | None
+
+    def option(self, name: str) -> Any:
+        return dict(self.options)[name]
+
+
+@dataclass(frozen=True)
+class View:
+    """A group as the rule sees it: its config and its numbers (as the group holds them:
+    Python floats, or tensors such as a tensor lr)."""
+
+    config: Config
+    numbers: Mapping[str, Number]
+    differentiable: bool = False
+
+    @property
+    def rule(self) -> Rule:
+        return self.config.rule
+
+    def floats(self) -> dict[str, float]:
+        """The numbers as Python floats (a tensor lr read once)."""
+        return as_floats(self.numbers)
+
+    def hp(self, numbers: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """What the rule's ``update`` reads: options and numbers (``numbers`` replaces the
+        group's, e.g. by their float or 0-d tensor form)."""
+        return {**dict(self.config.options), **(self.numbers if numbers is None else numbers)}
+
+    def step_hp(self, step: Any, numbers: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``hp`` plus the per-step numbers the rule derives for step ``step``."""
+        hp = self.hp(numbers)
+        return {**hp, **self.rule.step_scalars(hp, step)}
+
+
+def as_floats(numbers: Mapping[str, Number]) -> dict[str, float]:
+    return {k: float(v) if isinstance(v, Tensor) else v for k, v in numbers.items()}
+
+
+def numbers_of(rule: Rule, group: Mapping[str, Any]) -> dict[str, Number]:
+    """The rule's numbers read from ``group`` (pairs such as ``betas`` split)."""
+    numbers = {}
+    paired = {}
+    for key, names in rule.pairs:
+        paired.update(zip(names, group[key], strict=True))
+    for name in rule.numbers:
+        numbers[name] = paired[name] if name in paired else group[name]
+    return numbers
+
+
+def view(rule: Rule, group: Mapping[str, Any]) -> View:
+    """The rule's view of ``group`` (whose values have been validated)."""
+    numbers = numbers_of(rule, group)
+    options = tuple((name, group[name]) for name in rule.options)
+    keys = tuple(rule.state_keys({**dict(options), **as_floats(numbers)}))
+    config = Config(rule, options, keys, group.get("state_dtype"))
+    return View(config, numbers, bool(group.get("differentiable", False)))
