@@ -166,3 +166,25 @@ def test_compiled_codecs_follow_the_reference_engine(name: str, state_dtype, gen
     difference = (results["compiled"] - results["reference"]).abs()
     assert difference.max() <= 0.05 * kwargs["lr"] * 5 + 1e-6, difference.max()
     assert difference.mean() <= 1e-3 * kwargs["lr"]
+
+
+@pytest.mark.parametrize("state_dtype", [torch.int8, None], ids=str)
+def test_an_optimlab_0_1_8bit_checkpoint_still_loads(state_dtype, gen) -> None:
+    """optimlab 0.1 kept codes under the moment's own name and scales under "_scale"."""
+    params, optimizer = _train("reference", torch.int8, gen)
+    saved = optimizer.state_dict()
+    old = {**saved, "state": {}}
+    for index, entry in saved["state"].items():
+        entry = dict(entry)
+        for key in ("exp_avg", "exp_avg_sq"):
+            if key + "_codes" in entry:
+                entry[key] = entry.pop(key + "_codes")
+                entry[key + "_scale"] = entry.pop(key + "_absmax")
+        old["state"][index] = entry
+    fresh = optimlab.AdamW(params, lr=1e-2, state_dtype=state_dtype, engine="reference")
+    fresh.load_state_dict(old)
+    fresh.param_groups[0]["state_dtype"] = state_dtype
+    fresh.load_state_dict(fresh.state_dict())
+    for key in ("exp_avg", "exp_avg_sq"):
+        torch.testing.assert_close(fresh.moment(params[0], key), optimizer.moment(params[0], key))
+    assert "exp_avg_scale" not in fresh.state[params[0]]

@@ -243,8 +243,15 @@ class Optimizer(torch.optim.Optimizer):
         fp64 params) in the param's shape, whatever form it is stored in (codecs.py).
 
         Example:
-            >>> opt = optimlab.AdamW(model.parameters(), state_dtype=torch.int8)
-            >>> opt.moment(model.weight, "exp_avg_sq")     # decoded 8-bit codes
+            >>> import torch, optimlab
+            >>> weight = torch.nn.Parameter(torch.randn(64, 64))
+            >>> opt = optimlab.AdamW([weight], state_dtype=torch.int8)
+            >>> weight.grad = torch.randn(64, 64)
+            >>> opt.step()
+            >>> sorted(opt.state[weight])          # 8-bit codes, one fp32 scale per block
+            ['exp_avg_absmax', 'exp_avg_codes', 'exp_avg_sq_absmax', 'exp_avg_sq_codes', 'step']
+            >>> opt.moment(weight, "exp_avg_sq").dtype   # decoded
+            torch.float32
         """
         stored = self.state.get(param)
         if not stored or codecs.stored_form(stored, key) is None:

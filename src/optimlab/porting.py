@@ -130,8 +130,15 @@ def to_torch_state_dict(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     The other way needs no conversion: ``optimlab.AdamW(..., state_dtype=torch.int8)``
     re-encodes a torch.optim checkpoint's moments when it loads one.
 
-        >>> theirs = torch.optim.AdamW(model.parameters())
-        >>> theirs.load_state_dict(porting.to_torch_state_dict(ours.state_dict()))
+        >>> import optimlab
+        >>> weight = torch.nn.Parameter(torch.randn(64, 64))
+        >>> ours = optimlab.AdamW([weight], state_dtype=torch.int8)
+        >>> weight.grad = torch.randn(64, 64)
+        >>> ours.step()
+        >>> theirs = torch.optim.AdamW([weight])
+        >>> theirs.load_state_dict(to_torch_state_dict(ours.state_dict()))
+        >>> theirs.state[weight]["exp_avg"].dtype
+        torch.float32
     """
     state = {}
     for param_id, entry in state_dict["state"].items():
