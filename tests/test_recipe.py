@@ -1,5 +1,5 @@
 """optimlab.recipe and optimlab.clip_grad_norm: the fine-tuning loop end to end, equal to
-seed 002's hand-written loop, resumable from a checkpoint, and the README's example."""
+seed 002's hand-written loop, resumable from a checkpoint, and the recipe page's example."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from transformer_block import TinyLM, sequences
 import optimlab
 from optimlab import schedules
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+RECIPE_PAGE = Path(__file__).resolve().parents[1] / "docs" / "recipe.md"
 
 
 @pytest.fixture(autouse=True)
@@ -206,18 +206,18 @@ def test_resuming_from_a_checkpoint_continues_exactly():
     assert first + losses == straight
 
 
-# --- the README's example ---------------------------------------------------------------------
+# --- the recipe page's example (docs/recipe.md) ----------------------------------------------
 
 
-def readme_recipe_example() -> str:
-    text = README.read_text()
-    section = text[text.index("## Recipe: parameter groups, warmup schedules, clipping"):]
+def docs_recipe_example() -> str:
+    text = RECIPE_PAGE.read_text(encoding="utf-8")
+    section = text[text.index("# Recipe: parameter groups, warmup schedules, clipping"):]
     return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
 
 
-def test_readme_fine_tuning_loop_runs_and_learns(capsys):
+def test_docs_fine_tuning_loop_runs_and_learns(capsys):
     namespace: dict = {}
-    exec(compile(readme_recipe_example(), str(README), "exec"), namespace)
+    exec(compile(docs_recipe_example(), str(RECIPE_PAGE), "exec"), namespace)
     model, tokens, vocab = namespace["model"], namespace["tokens"], namespace["vocab"]
     with torch.no_grad():
         logits = model(tokens[:, :-1])

@@ -142,8 +142,9 @@ def param_groups(model: nn.Module, weight_decay: float, *, lr: float | None = No
         weight_decay: λ of the decaying groups; the others get 0.
         lr: base lr; when given, each group carries ``lr = lr * multiplier``.
         decay_embeddings: decay ``nn.Embedding`` / ``nn.EmbeddingBag`` tables (default no).
-        force_decay, force_no_decay: globs (``fnmatch``, e.g. ``"*.pos_embed"``,
-            ``"head.*"``) matched against each parameter's full name; a match decides.
+        force_decay: globs (``fnmatch``, e.g. ``"*.pos_embed"``, ``"head.*"``) matched
+            against each parameter's full name; a match decays it.
+        force_no_decay: globs as for ``force_decay``; a match keeps it from decaying.
         predicate: ``predicate(name, param, module) -> True | False | None``; decides
             before the globs (None: no opinion). ``module`` is the module holding it.
         lr_multipliers: ``{glob: m}``; the first glob a name matches scales its lr by m

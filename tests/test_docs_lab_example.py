@@ -1,4 +1,5 @@
-"""The README's `optimlab.lab.compare` example runs as written and writes its report."""
+"""The lab page's `optimlab.lab.compare` example (docs/lab.md) runs as written and writes its
+report."""
 
 from __future__ import annotations
 
@@ -8,20 +9,20 @@ from pathlib import Path
 import pytest
 from lab_checks import only_folder, read_report
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "lab.md"
 
 
-def readme_lab_example() -> str:
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("## The lab: optimlab compare"):]
+def lab_page_example() -> str:
+    text = PAGE.read_text(encoding="utf-8")
+    section = text[text.index("## Your own model and data"):]
     return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
 
 
-def test_the_readme_example_compares_your_model_and_writes_the_report(
+def test_the_lab_page_example_compares_your_model_and_writes_the_report(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(readme_lab_example(), str(README), "exec"), namespace)
+    exec(compile(lab_page_example(), str(PAGE), "exec"), namespace)
     rows = namespace["results"].summary()
     assert [row.optimizer for row in rows] == [
         "sgd", "momentum", "adam", "adamw:lr=0.003,weight_decay=0.1"]
