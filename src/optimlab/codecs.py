@@ -97,7 +97,11 @@ class FloatStorage:
 
     @property
     def kind(self) -> str:
-        return str(self.dtype).removeprefix("torch.")
+        """The storage's name in kernels' loop templates: f32, f64, bf16, f16 (else the
+        dtype's own name, e.g. complex64, which no C template keeps)."""
+        names = {torch.float32: "f32", torch.float64: "f64", torch.bfloat16: "bf16",
+                 torch.float16: "f16"}
+        return names.get(self.dtype, str(self.dtype).removeprefix("torch."))
 
     @property
     def compute_dtype(self) -> torch.dtype:
@@ -145,7 +149,7 @@ class Blockwise8bit:
 
     @property
     def kind(self) -> str:
-        return "q8s" if self.signed else "q8u"
+        return "s8" if self.signed else "u8"
 
     compute_dtype = torch.float32
 
