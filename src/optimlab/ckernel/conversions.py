@@ -72,7 +72,7 @@ static inline int8_t encode_s8(float x, float inverse)
 {
     const float u = x * inverse;
     const float c = __builtin_rintf(127.0f * sqrtf(fabsf(u)));
-    return (int8_t)(int32_t)(u < 0.0f ? -c : c);
+    return (int8_t)(int32_t)copysignf(c, u);
 }
 static inline uint8_t encode_u8(float x, float inverse)
 {

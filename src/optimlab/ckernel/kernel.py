@@ -135,15 +135,14 @@ class Bound:
     def __call__(self, grads: Sequence[Tensor], numbers: Mapping[str, Any]) -> None:
         """One step: ``grads[i]`` is params[i]'s gradient (contiguous, its dtype, on the
         CPU); ``numbers`` has every name of the kernel's configuration."""
-        count, dtype = self.count, self._grad_dtype
+        count = self.count
         if len(grads) != count:
             raise ValueError(f"{len(grads)} gradients for {count} params")
-        for i, grad in enumerate(grads):
-            if grad.dtype != dtype or not grad.is_contiguous() or grad.is_sparse or \
-                    grad.numel() != self.sizes[i] or grad.device.type != "cpu":
-                raise ValueError(f"grads[{i}] must be a dense contiguous CPU tensor of "
-                                 f"{dtype} with {self.sizes[i]} elements; got {_describe(grad)}")
-        self._ptrs[count:2 * count] = [g.data_ptr() for g in grads]
+        self._call(self._grad_pointers(grads), numbers)
+
+    def _call(self, grad_pointers: list[int], numbers: Mapping[str, Any]) -> None:
+        count = self.count
+        self._ptrs[count:2 * count] = grad_pointers
         names = self.kernel.configuration.numbers
         try:
             self._numbers[:len(names)] = [float(numbers[name]) for name in names]
@@ -151,6 +150,33 @@ class Bound:
             raise KeyError(f"numbers lacks {missing}; the kernel needs {list(names)}") from None
         self.kernel.function(count, self._ptrs, self._offsets, self._numbers,
                              torch.get_num_threads())
+
+    def step(self, numbers: Mapping[str, Any]) -> None:
+        """One step with each bound param's ``.grad``. torch keeps a ``.grad`` of its
+        param's dtype, size and device (autograd makes it so, and assigning another is
+        refused), so only its layout is checked here: the cheapest call per step."""
+        grads = [p.grad for p in self.params]
+        try:
+            if all(g.is_contiguous() for g in grads):
+                self._call([g.data_ptr() for g in grads], numbers)
+                return
+        except (AttributeError, RuntimeError, NotImplementedError):  # None or sparse
+            pass
+        self(grads, numbers)
+
+    def _grad_pointers(self, grads: Sequence[Tensor]) -> list[int]:
+        """The gradients' pointers, once each is checked to be what the kernel reads (the
+        checks cost most of the Python time of a step: one pass, cheapest first)."""
+        dtype, sizes = self._grad_dtype, self.sizes
+        try:
+            if all(g.dtype is dtype and g.is_cpu and g.is_contiguous() and g.numel() == n
+                   for g, n in zip(grads, sizes, strict=True)):
+                return [g.data_ptr() for g in grads]
+        except (AttributeError, RuntimeError, NotImplementedError):  # not dense tensors
+            pass
+        for i, (grad, size) in enumerate(zip(grads, sizes, strict=True)):
+            _check_tensor(f"grads[{i}]", grad, (dtype,), size)
+        raise AssertionError("unreachable: a gradient failed the check above")
 
 
 _DTYPES = {"f32": torch.float32, "f64": torch.float64, "bf16": torch.bfloat16,
@@ -160,7 +186,8 @@ _DTYPES = {"f32": torch.float32, "f64": torch.float64, "bf16": torch.bfloat16,
 def _describe(tensor: Any) -> str:
     if not isinstance(tensor, Tensor):
         return repr(type(tensor).__name__)
-    layout = "contiguous" if tensor.is_contiguous() else "non-contiguous"
+    layout = "sparse" if tensor.is_sparse else "contiguous" if tensor.is_contiguous() \
+        else "non-contiguous"
     return f"{tensor.dtype}, {tensor.numel()} elements, {layout}, on {tensor.device}"
 
 

@@ -88,17 +88,41 @@ def _indent(lines: Sequence[str], spaces: int) -> str:
     return "\n".join(" " * spaces + line for line in lines)
 
 
-def _pointers(param: str, grad: str, kinds: Sequence[Storage]) -> list[str]:
-    lines = [f"{STORAGES[param].ctype} *restrict p = ({STORAGES[param].ctype} *)ROLE(0);",
-             f"const {STORAGES[grad].ctype} *restrict g = "
-             f"(const {STORAGES[grad].ctype} *)ROLE(1);"]
+def _pointers(param: str, grad: str, kinds: Sequence[Storage]) -> list[tuple[str, str]]:
+    """(parameter declaration, argument) of each array the loop reads or writes."""
+    pc, gc = STORAGES[param].ctype, STORAGES[grad].ctype
+    pairs = [(f"{pc} *restrict p", f"({pc} *)ROLE(0)"),
+             (f"const {gc} *restrict g", f"(const {gc} *)ROLE(1)")]
     role = 2
     for i, kind in enumerate(kinds):
-        lines.append(f"{kind.ctype} *restrict s{i} = ({kind.ctype} *)ROLE({role});")
+        pairs.append((f"{kind.ctype} *restrict s{i}", f"({kind.ctype} *)ROLE({role})"))
         if kind.blocked:
-            lines.append(f"float *restrict scale{i} = (float *)ROLE({role + 1});")
+            pairs.append((f"float *restrict scale{i}", f"(float *)ROLE({role + 1})"))
         role += kind.parts
-    return lines
+    return pairs
+
+
+def _functions(pointers: list[tuple[str, str]], prologue: Sequence[str], body: str) -> str:
+    """The loop, as a function whose array parameters are ``restrict`` (gcc trusts
+    restrict on parameters, not on local pointers: it would version the loop for
+    aliasing), and the span that calls it on one tensor's arrays."""
+    declarations = ",\n    ".join(d for d, _ in pointers)
+    arguments = ",\n         ".join(a for _, a in pointers)
+    return f"""
+__attribute__((noinline))
+static void loop(const struct job *restrict job, int64_t lo, int64_t hi,
+    {declarations})
+{{
+{_indent(prologue, 4)}
+{body}
+}}
+
+static void span(const struct job *job, int64_t t, int64_t lo, int64_t hi)
+{{
+    loop(job, lo, hi,
+         {arguments});
+}}
+"""
 
 
 def _hoisted(body: Body) -> list[str]:
@@ -111,22 +135,18 @@ def _flat_span(body: Body, param: str, grad: str, kinds: Sequence[Storage]) -> s
     loads += [f"const mt in_{i} = {k.load.format(x=f's{i}[i]')};" for i, k in enumerate(kinds)]
     stores = [f"p[i] = {STORAGES[param].store.format(v=body.param)};"]
     stores += [f"s{i}[i] = {k.store.format(v=body.states[i])};" for i, k in enumerate(kinds)]
-    return f"""
-static void span(const struct job *job, int64_t t, int64_t lo, int64_t hi)
-{{
-{_indent(_pointers(param, grad, kinds) + _hoisted(body), 4)}
-    for (int64_t i = lo; i < hi; ++i) {{
+    loop = f"""    for (int64_t i = lo; i < hi; ++i) {{
 {_indent(loads + list(body.element) + stores, 8)}
-    }}
-}}
-"""
+    }}"""
+    return _functions(_pointers(param, grad, kinds), _hoisted(body), loop)
 
 
 def _block_span(body: Body, param: str, grad: str, kinds: Sequence[Storage]) -> str:
     coded = [i for i, k in enumerate(kinds) if k.name in ("s8", "u8")]
-    per_block, loads, stores, encode = [], [], [], []
-    loads += [f"const mt in_param = {STORAGES[param].load.format(x='p[i]')};",
-              f"const mt in_grad = {STORAGES[grad].load.format(x='g[i]')};"]
+    per_block, scales, encodes, after = [], [], [], []
+    loads = [f"const mt in_param = {STORAGES[param].load.format(x='p[i]')};",
+             f"const mt in_grad = {STORAGES[grad].load.format(x='g[i]')};"]
+    stores = [f"p[i] = {STORAGES[param].store.format(v=body.param)};"]
     for i, kind in enumerate(kinds):
         if i in coded:
             per_block += [f"const float unit{i} = scale{i}[b] * {UNIT[kind.name]};",
@@ -136,24 +156,20 @@ def _block_span(body: Body, param: str, grad: str, kinds: Sequence[Storage]) -> 
                        f"buffer{i}[j] = new{i};",
                        f"top{i} = magnitude_bits(new{i}) > top{i} ? magnitude_bits(new{i})"
                        f" : top{i};"]
-            encode += [f"const float new_scale{i} = bits_float(top{i});",
+            scales += [f"const float new_scale{i} = bits_float(top{i});",
                        f"const float inverse{i} = 1.0f / (new_scale{i} > 0.0f ? "
-                       f"new_scale{i} : 1.0f);",
-                       "for (int64_t j = 0; j < len; ++j)",
-                       f"    s{i}[base + j] = encode_{kind.name}(buffer{i}[j], inverse{i});",
-                       f"scale{i}[b] = new_scale{i};"]
+                       f"new_scale{i} : 1.0f);"]
+            encodes.append(f"s{i}[base + j] = encode_{kind.name}(buffer{i}[j], inverse{i});")
+            after.append(f"scale{i}[b] = new_scale{i};")
         else:
             loads.append(f"const mt in_{i} = {kind.load.format(x=f's{i}[i]')};")
             stores.append(f"s{i}[i] = {kind.store.format(v=body.states[i])};")
             if kind.blocked:  # raw8: the scale read and written back, as a codec would
-                encode.append(f"scale{i}[b] = scale{i}[b] * job->one;")
-    stores.insert(0, f"p[i] = {STORAGES[param].store.format(v=body.param)};")
+                after.append(f"scale{i}[b] = scale{i}[b] * job->one;")
+    encode = scales + (["for (int64_t j = 0; j < len; ++j) {", *_lines(encodes, 4), "}"]
+                       if encodes else []) + after
     buffers = [f"float buffer{i}[BLOCK] __attribute__((aligned(64)));" for i in coded]
-    return f"""
-static void span(const struct job *job, int64_t t, int64_t lo, int64_t hi)
-{{
-{_indent(_pointers(param, grad, kinds) + _hoisted(body) + buffers, 4)}
-    for (int64_t base = lo; base < hi; base += BLOCK) {{
+    loop = f"""    for (int64_t base = lo; base < hi; base += BLOCK) {{
         const int64_t b = base / BLOCK;
         const int64_t len = hi - base < BLOCK ? hi - base : BLOCK;
 {_indent(per_block, 8)}
@@ -162,9 +178,12 @@ static void span(const struct job *job, int64_t t, int64_t lo, int64_t hi)
 {_indent(loads + list(body.element) + stores, 12)}
         }}
 {_indent(encode, 8)}
-    }}
-}}
-"""
+    }}"""
+    return _functions(_pointers(param, grad, kinds), _hoisted(body) + buffers, loop)
+
+
+def _lines(lines: Sequence[str], spaces: int) -> list[str]:
+    return [" " * spaces + line for line in lines]
 
 
 _PREAMBLE = """/* optimlab generated kernel: {title} */

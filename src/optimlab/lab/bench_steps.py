@@ -65,11 +65,11 @@ class _Bound:
                 stored.append([state[name] for key, s in zip(keys, storages, strict=True)
                                for name in s.parts(key)])
             kernel = make_kernel(storages, dtype)
-            self.bound.append((kernel.bind(members, stored), members))
+            self.bound.append(kernel.bind(members, stored))
 
     def run(self, numbers: dict[str, Any]) -> None:
-        for bound, members in self.bound:
-            bound([p.grad for p in members], numbers)
+        for bound in self.bound:
+            bound.step(numbers)  # reads each param's .grad
 
 
 class KernelStep(_Bound):
