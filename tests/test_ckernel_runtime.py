@@ -175,8 +175,8 @@ def _ddp_worker(rank: int, port: int, folder: str) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=WORLD, timeout=timedelta(seconds=120))
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(64, 1024), torch.nn.Tanh(),
-                                torch.nn.Linear(1024, 4))  # 70k elements: two threads
+    model = torch.nn.Sequential(torch.nn.Linear(64, 4096), torch.nn.Tanh(),
+                                torch.nn.Linear(4096, 4))  # 283k elements: two threads
     ddp = torch.nn.parallel.DistributedDataParallel(model)
     params = list(model.parameters())
     kernel = _adam_kernel()

@@ -31,9 +31,12 @@ from optimlab.ckernel.conversions import HELPERS, UNIT
 from optimlab.ckernel.emit import Body
 
 BLOCK = 256
-#: tensors with fewer elements in all run on the calling thread (a parallel region costs
-#: microseconds; measured in benchmarks/README.md)
-SERIAL_BELOW = 1 << 15
+#: groups with fewer elements in all run on the calling thread. A parallel region costs
+#: microseconds on an idle machine but waits for a descheduled thread on a busy one: the
+#: char-transformer's AdamW step (117k elements) took 0.58 ms on one thread and 11.9 ms
+#: on two with the 2 cores shared by ~5 runnable processes (benchmarks/README.md); torch
+#: too keeps every op of that model on one thread (its grain is 32k elements per op)
+SERIAL_BELOW = 1 << 17
 
 
 @dataclass(frozen=True)
