@@ -1,12 +1,19 @@
 """``optimlab bench``: optimizer-step speed against torch.optim, in one process.
 
-An optimizer step is a memory-bound pass, so every time is set beside the floor: the bytes
-the step must move (``Variant.bytes_per_param``) at the bandwidth of an in-place triad
-``a += s·c`` measured here and now (a copy reads its destination too, so it is reported
-but is no floor). Variants are timed in interleaved rounds, so that the drift of a shared
-machine falls on all of them alike; the table reports medians and ratios to torch's fused
-AdamW. Parameters and gradients are shared by all the variants of a shape (random, fixed);
-each variant keeps its own state.
+Every variant is set beside two references measured in the same rounds:
+
+* torch's fused AdamW (the baseline of every ratio), and the fastest torch.optim step of
+  the variant's own optimizer (for-loop, foreach or fused, whichever is fastest here);
+* its **same-traffic floor**: a generated loop (optimlab.ckernel) that reads and writes
+  exactly the arrays the step does (param, gradient, each state in its storage, 8-bit
+  codes with their block scales) with trivial arithmetic, split over the same threads.
+  "% of floor" is the floor's time over the variant's.
+
+Variants run in interleaved rounds, so that the drift of a shared machine falls on all of
+them alike, and the CPU caches are flushed (64 MiB written) before each timed step, so no
+variant finds another's data, or its own, in cache: in training the forward and backward
+passes evict it. Parameters and gradients are shared by all the variants of a shape
+(random, fixed); each variant keeps its own state. The variants are in bench_variants.py.
 
     optimlab bench                          # the GPT-small-like shape, the main variants
     optimlab bench --shapes all --variants all
@@ -19,12 +26,18 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
-import optimlab
+from optimlab.lab.bench_steps import FloorStep, Unavailable
+from optimlab.lab.bench_variants import BASELINE, VARIANTS, Variant, describe_traffic
 
 MB = 1 << 20
+FLUSH_BYTES = 64 * MB  # twice the largest last-level cache of the machines we run on
+
+__all__ = ["BASELINE", "SHAPES", "VARIANTS", "Measured", "Variant", "bandwidth",
+           "chosen_variants", "measure", "run", "table"]
 
 
 def gpt_small_like() -> list[tuple[int, ...]]:
@@ -34,85 +47,21 @@ def gpt_small_like() -> list[tuple[int, ...]]:
     return [(5000, 768), *block * 3, *[(768,)] * 131]
 
 
+def char_transformer() -> list[tuple[int, ...]]:
+    """The lab's char-transformer task: TinyGPT (2 blocks, width 64) over the characters
+    of its corpus, 117k params in 30 tensors."""
+    from optimlab.lab import datasets, models
+
+    model = models.TinyGPT(len(datasets.text_corpus().alphabet))
+    return [tuple(p.shape) for p in model.parameters()]
+
+
 SHAPES: dict[str, Callable[[], list[tuple[int, ...]]]] = {
     "gpt-small": gpt_small_like,
+    "char-transformer": char_transformer,
     "100m-8": lambda: [(3125, 4000)] * 8,
     "1m-2000": lambda: [(20, 25)] * 2000,
 }
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One way to take a step: a label, how to build it, the bytes it must move."""
-
-    label: str
-    build: Callable[[list[torch.Tensor]], torch.optim.Optimizer]
-    bytes_per_param: int
-    algorithm: str
-    main: bool = True  # in the default set
-
-
-def _torch(name: str, **kw) -> Callable:
-    return lambda params: getattr(torch.optim, name)(params, **kw)
-
-
-def _ours(name: str, **kw) -> Callable:
-    return lambda params: getattr(optimlab, name)(params, **kw)
-
-
-ADAM, SGD = dict(lr=1e-3), dict(lr=1e-3, momentum=0.9)
-VARIANTS = [
-    Variant("torch AdamW for-loop", _torch("AdamW", foreach=False), 28, "adamw"),
-    Variant("torch AdamW foreach", _torch("AdamW", foreach=True), 28, "adamw", main=False),
-    Variant("torch AdamW fused", _torch("AdamW", fused=True), 28, "adamw"),
-    Variant("optimlab AdamW auto (native)", _ours("AdamW"), 28, "adamw"),
-    Variant("optimlab AdamW compiled", _ours("AdamW", engine="compiled"), 28, "adamw"),
-    Variant("optimlab AdamW reference", _ours("AdamW", engine="reference"), 28, "adamw",
-            main=False),
-    Variant("torch Adam fused", _torch("Adam", fused=True), 28, "adam", main=False),
-    Variant("optimlab Adam auto (native)", _ours("Adam"), 28, "adam", main=False),
-    Variant("optimlab Adam compiled", _ours("Adam", engine="compiled"), 28, "adam",
-            main=False),
-    Variant("optimlab Adam reference", _ours("Adam", engine="reference"), 28, "adam",
-            main=False),
-    Variant("torch SGD-momentum for-loop", _torch("SGD", foreach=False, **SGD), 20, "sgd",
-            main=False),
-    Variant("torch SGD-momentum fused", _torch("SGD", fused=True, **SGD), 20, "sgd"),
-    Variant("optimlab SGD-momentum auto (native)", _ours("SGD", **SGD), 20, "sgd"),
-    Variant("optimlab SGD-momentum compiled", _ours("SGD", engine="compiled", **SGD), 20,
-            "sgd", main=False),
-    Variant("optimlab SGD-momentum reference", _ours("SGD", engine="reference", **SGD), 20,
-            "sgd", main=False),
-    Variant("torch Adagrad fused", _torch("Adagrad", fused=True), 20, "adagrad"),
-    Variant("optimlab Adagrad auto (native)", _ours("Adagrad"), 20, "adagrad"),
-    Variant("optimlab Adagrad compiled", _ours("Adagrad", engine="compiled"), 20, "adagrad",
-            main=False),
-    Variant("optimlab Adagrad reference", _ours("Adagrad", engine="reference"), 20,
-            "adagrad", main=False),
-    Variant("torch RMSprop for-loop", _torch("RMSprop", foreach=False), 20, "rmsprop"),
-    Variant("torch RMSprop foreach", _torch("RMSprop", foreach=True), 20, "rmsprop",
-            main=False),
-    Variant("optimlab RMSprop auto (compiled)", _ours("RMSprop"), 20, "rmsprop"),
-    Variant("optimlab RMSprop reference", _ours("RMSprop", engine="reference"), 20,
-            "rmsprop", main=False),
-    Variant("optimlab RMSprop centered+momentum", _ours("RMSprop", centered=True,
-                                                        momentum=0.9), 36, "rmsprop"),
-    Variant("optimlab RMSprop preset=keras", _ours("RMSprop", preset="keras", momentum=0.9),
-            28, "rmsprop", main=False),
-    Variant("optimlab Adam eps inside the root", _ours("Adam", eps_placement="inside"), 28,
-            "adam"),
-    Variant("optimlab AdamW lr-independent decay",
-            _ours("AdamW", weight_decay=1e-4, weight_decay_form="independent"), 28, "adamw",
-            main=False),
-    Variant("optimlab SGD EMA momentum", _ours("SGD", momentum_form="ema", **SGD), 20, "sgd"),
-    Variant("optimlab Adagrad eps inside the root", _ours("Adagrad", eps_placement="inside"),
-            20, "adagrad", main=False),
-    Variant("optimlab AdamW bf16 moments", _ours("AdamW", state_dtype=torch.bfloat16), 20,
-            "adamw"),
-    Variant("optimlab AdamW 8-bit moments", _ours("AdamW", state_dtype=torch.int8), 16,
-            "adamw"),
-]
-BASELINE = "torch AdamW fused"
 
 
 @dataclass
@@ -143,7 +92,7 @@ def bandwidth(megabytes: int = 512, repeats: int = 5) -> dict[str, float]:
     return {"copy": 2 * 4 * n / min(copy) / 1e9, "triad": 3 * 4 * n / min(triad) / 1e9}
 
 
-def _state_bytes(optimizer: torch.optim.Optimizer) -> int:
+def _state_bytes(optimizer: Any) -> int:
     seen, total = set(), 0
     for state in optimizer.state.values():
         for value in state.values():
@@ -155,56 +104,86 @@ def _state_bytes(optimizer: torch.optim.Optimizer) -> int:
     return total
 
 
+def _floor_variants(variants: list[Variant]) -> list[Variant]:
+    """One same-traffic floor per kind of traffic among ``variants``."""
+    kinds = list(dict.fromkeys(v.traffic for v in variants))
+    return [Variant(f"same-traffic floor: {describe_traffic(kind)}",
+                    lambda params, kind=kind: FloorStep(params, *kind), kind, "floor")
+            for kind in kinds]
+
+
 def measure(shapes: list[tuple[int, ...]], variants: list[Variant], rounds: int = 5,
             steps: int = 4, progress: Callable[[str], None] = print) -> tuple[
                 list[Measured], float]:
-    """Time ``variants`` on params of ``shapes``: first step (compile included), then
-    ``rounds`` interleaved rounds of ``steps`` steps each. Returns the measurements and the
-    median in-place triad bandwidth (GB/s), measured once per round between them: on a
-    shared machine the bandwidth drifts, and a floor measured apart would not be theirs."""
+    """Time ``variants`` and their same-traffic floors on params of ``shapes``: first step
+    (compile included), then ``rounds`` interleaved rounds of ``steps`` steps each, the
+    caches flushed before every timed step. Returns the measurements (floors last) and the
+    median in-place triad bandwidth (GB/s), measured once per round, for the header."""
     generator = torch.Generator().manual_seed(0)
     params = [torch.nn.Parameter(torch.randn(s, generator=generator) * 0.02) for s in shapes]
     for p in params:
         p.grad = torch.randn(p.shape, generator=generator) * 1e-3
+    flush = torch.zeros(FLUSH_BYTES, dtype=torch.uint8)
     built = []
-    for variant in variants:
-        optimizer = variant.build(params)
-        start = time.perf_counter()
-        optimizer.step()
+    for variant in [*variants, *_floor_variants(variants)]:
+        try:
+            optimizer = variant.build(params)
+            start = time.perf_counter()
+            optimizer.step()
+        except Unavailable as why:
+            progress(f"{variant.label}: left out ({why})")
+            continue
         measured = Measured(variant, time.perf_counter() - start, [],
-                            _state_bytes(optimizer))
+                            _state_bytes(optimizer) if hasattr(optimizer, "state") else 0)
         progress(f"{variant.label}: first step {measured.first_step_s:.2f} s")
         built.append((optimizer, measured))
     triads = []
     for _ in range(rounds):
         for optimizer, measured in built:
             for _ in range(steps):
+                flush.add_(1)
                 start = time.perf_counter()
                 optimizer.step()
                 measured.times.append(time.perf_counter() - start)
-        triads.append(bandwidth(repeats=2)["triad"])
+        triads.append(bandwidth(megabytes=128, repeats=2)["triad"])
     results = [measured for _, measured in built]
     del built, params
     gc.collect()
     return results, statistics.median(triads)
 
 
+def _fastest_torch(results: list[Measured]) -> dict[str, float]:
+    fastest: dict[str, float] = {}
+    for m in results:
+        if m.variant.peer:
+            algorithm = m.variant.algorithm
+            fastest[algorithm] = min(fastest.get(algorithm, m.ms), m.ms)
+    return fastest
+
+
 def table(shape_name: str, shapes: list[tuple[int, ...]], results: list[Measured],
           triad_gbs: float) -> str:
-    """The results as a markdown table: ms/step, ratio to torch fused AdamW, the floor,
-    the fraction of it reached, first-step time and state bytes per parameter."""
+    """The results as a markdown table: ms/step, ratios to torch fused AdamW and to the
+    fastest torch.optim step of the same optimizer, the same-traffic floor and the
+    fraction of it reached, first-step time and state bytes per parameter."""
     numel = sum(torch.Size(s).numel() for s in shapes)
     base = next((m.ms for m in results if m.variant.label == BASELINE), None)
-    lines = [f"{shape_name}: {numel / 1e6:.1f}M params in {len(shapes)} tensors; floor at "
-             f"{triad_gbs:.1f} GB/s (in-place triad, median of one per round)", "",
-             "| step | ms/step | vs torch fused AdamW | floor ms | % of floor | "
-             "first step s | state B/param |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    fastest = _fastest_torch(results)
+    floors = {m.variant.traffic: m.ms for m in results if m.variant.algorithm == "floor"}
+    lines = [f"{shape_name}: {numel / 1e6:.3g}M params in {len(shapes)} tensors; in-place "
+             f"triad {triad_gbs:.1f} GB/s (median of one per round)", "",
+             "| step | ms/step | vs torch fused AdamW | vs fastest torch.optim of its "
+             "optimizer | same-traffic floor ms | % of floor | first step s | "
+             "state B/param |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for m in results:
-        floor = m.variant.bytes_per_param * numel / (triad_gbs * 1e9) * 1e3
-        ratio = f"{m.ms / base:.2f}" if base else "—"
-        lines.append(f"| {m.variant.label} | {m.ms:.1f} | {ratio} | {floor:.1f} | "
-                     f"{100 * floor / m.ms:.0f}% | {m.first_step_s:.2f} | "
-                     f"{m.state_bytes / numel:.2f} |")
+        floor = floors.get(m.variant.traffic)
+        peer = fastest.get(m.variant.algorithm)
+        cells = [m.variant.label, f"{m.ms:.3g}", f"{m.ms / base:.2f}" if base else "—",
+                 f"{m.ms / peer:.2f}" if peer else "—",
+                 f"{floor:.3g}" if floor else "—",
+                 f"{100 * floor / m.ms:.0f}%" if floor else "—",
+                 f"{m.first_step_s:.2f}", f"{m.state_bytes / numel:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -235,7 +214,7 @@ def header(speeds: dict[str, float]) -> str:
     return (f"optimlab bench, {time.strftime('%Y-%m-%d %H:%M')}; torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads, {_cpu_name()}\n"
             f"bandwidth at the start: copy {speeds['copy']:.1f} GB/s (reads its destination "
-            f"too: not a floor), in-place triad {speeds['triad']:.1f} GB/s")
+            f"too), in-place triad {speeds['triad']:.1f} GB/s")
 
 
 def _cpu_name() -> str:
@@ -249,36 +228,3 @@ def _cpu_name() -> str:
     import platform
 
     return platform.processor() or platform.machine()
-
-
-FIRST_STEP_SCRIPT = """
-import time, torch, optimlab
-from optimlab.lab.bench import gpt_small_like
-params = [torch.nn.Parameter(torch.randn(s) * 0.02) for s in gpt_small_like()]
-for p in params:
-    p.grad = torch.randn(p.shape) * 1e-3
-optimizer = optimlab.{name}(params, engine="compiled", {kwargs})
-start = time.perf_counter()
-optimizer.step()
-print(time.perf_counter() - start)
-"""
-
-
-def first_step_seconds(name: str = "RMSprop", kwargs: str = "") -> dict[str, float]:
-    """Seconds of a compiled optimizer's first step on the GPT-small-like shape, compile
-    included: with an empty Inductor cache ("cold", a fresh process and cache folder) and
-    again in a second fresh process that finds the first one's cache ("warm")."""
-    import os
-    import subprocess
-    import sys
-    import tempfile
-
-    script = FIRST_STEP_SCRIPT.format(name=name, kwargs=kwargs)
-    times = {}
-    with tempfile.TemporaryDirectory() as cache:
-        environment = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
-        for label in ("cold", "warm"):
-            done = subprocess.run([sys.executable, "-c", script], env=environment,
-                                  capture_output=True, text=True, check=True)
-            times[label] = float(done.stdout.strip().splitlines()[-1])
-    return times

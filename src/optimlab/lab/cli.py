@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="optimizer-step speed against torch.optim, "
                                 "with the memory-bandwidth floor")
     bench.add_argument("--shapes", nargs="+", default=["gpt-small"],
-                       choices=["gpt-small", "100m-8", "1m-2000", "all"],
+                       choices=["gpt-small", "char-transformer", "100m-8", "1m-2000",
+                                "all"],
                        help="parameter sets (default: gpt-small, 25.2M params in 150 "
                             "tensors)")
     bench.add_argument("--variants", nargs="+", metavar="TEXT",

@@ -1,0 +1,306 @@
+"""Trace a rule (rules.py) into an expression graph, by running it on symbols.
+
+The rule is called once with symbolic tensors for the param, the gradient and each state
+key, symbolic scalars for its numbers (lr, betas, ...), and the concrete options (bools and
+strings), so that every ``if`` of the rule is decided at trace time and what remains is
+one elementwise expression per output. A symbol records each operation applied to it
+(Python operators, and the few torch functions a rule uses, through
+``__torch_function__``); anything else raises :class:`UnsupportedRule`, and the engine
+then runs the rule another way.
+
+Nodes are hash-consed, so a subexpression the rule computes twice (``g * g``) is one node.
+A node is a *scalar* when no tensor enters it (``1 - beta1``, ``lr * weight_decay``):
+emit.py computes those once per call, not per element.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+class UnsupportedRule(Exception):
+    """The rule uses something the C generator cannot express (an op, a branch on a
+    number); the caller runs the rule with another engine."""
+
+
+#: arithmetic and selection ops the element loop computes, with their arity
+ELEMENT_OPS = {"add": 2, "sub": 2, "mul": 2, "div": 2, "neg": 1, "sqrt": 1, "abs": 1,
+               "max": 2, "min": 2, "where": 3, "eq": 2, "ne": 2, "lt": 2, "le": 2,
+               "gt": 2, "ge": 2, "pow": 2}
+COMPARISONS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
+
+
+@dataclass(frozen=True)
+class Node:
+    """One value of the traced expression: an input, a constant or an operation."""
+
+    index: int
+    op: str  # "input", "const" or one of ELEMENT_OPS
+    args: tuple[int, ...]
+    tensor: bool  # False: a scalar, the same for every element
+    boolean: bool  # a comparison's result, only fit for where()
+    name: str = ""  # an input's name: "param", "grad", "state:<key>", "number:<name>"
+    value: float = 0.0  # a constant's value
+
+
+@dataclass
+class Graph:
+    """The nodes of one traced rule, in creation (hence topological) order."""
+
+    nodes: list[Node] = field(default_factory=list)
+    index_of: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    outputs: dict[str, int] = field(default_factory=dict)  # "param", "state:<key>"
+
+    def add(self, op: str, args: tuple[int, ...] = (), name: str = "", value: float = 0.0,
+            tensor: bool | None = None) -> int:
+        key = (op, args, name, _exact(value))
+        if key in self.index_of:
+            return self.index_of[key]
+        inputs = [self.nodes[a] for a in args]
+        if op in ("input", "const"):
+            is_tensor, boolean = bool(tensor), False
+        else:
+            is_tensor = any(n.tensor for n in inputs)
+            boolean = op in COMPARISONS
+            _check_types(op, inputs)
+        node = Node(len(self.nodes), op, args, is_tensor, boolean, name, value)
+        self.nodes.append(node)
+        self.index_of[key] = node.index
+        return node.index
+
+    def const(self, value: float) -> int:
+        return self.add("const", value=float(value), tensor=False)
+
+    def live(self) -> list[Node]:
+        """The nodes the outputs depend on, in topological order."""
+        needed: set[int] = set()
+        stack = list(self.outputs.values())
+        while stack:
+            index = stack.pop()
+            if index not in needed:
+                needed.add(index)
+                stack.extend(self.nodes[index].args)
+        return [n for n in self.nodes if n.index in needed]
+
+    def inputs(self) -> Iterator[Node]:
+        return (n for n in self.nodes if n.op == "input")
+
+
+def _exact(value: float) -> Any:
+    """A key that tells 0.0 from -0.0 and NaN from itself."""
+    return ("nan",) if value != value else (value, math.copysign(1.0, value))
+
+
+def _check_types(op: str, inputs: list[Node]) -> None:
+    if op == "where":
+        if not inputs[0].boolean or inputs[1].boolean or inputs[2].boolean:
+            raise UnsupportedRule("where(condition, a, b) needs a comparison as its "
+                                  "condition and numbers as a and b")
+    elif any(n.boolean for n in inputs):
+        raise UnsupportedRule(f"{op} of a comparison's result (only where() takes one)")
+    if op == "pow" and inputs[0].tensor:
+        raise UnsupportedRule("a tensor raised to a power other than 2 or 0.5")
+
+
+class Symbol:
+    """A traced value: arithmetic on it records nodes in its graph."""
+
+    __slots__ = ("graph", "index")
+
+    def __init__(self, graph: Graph, index: int) -> None:
+        self.graph, self.index = graph, index
+
+    # --- recording ---------------------------------------------------------------------
+    def _node(self, op: str, *others: Any) -> Symbol:
+        args = (self.index, *(_index(self.graph, o) for o in others))
+        return Symbol(self.graph, self.graph.add(op, args))
+
+    def _reflected(self, op: str, other: Any) -> Symbol:
+        args = (_index(self.graph, other), self.index)
+        return Symbol(self.graph, self.graph.add(op, args))
+
+    def __add__(self, other: Any) -> Symbol: return self._node("add", other)
+    def __radd__(self, other: Any) -> Symbol: return self._reflected("add", other)
+    def __sub__(self, other: Any) -> Symbol: return self._node("sub", other)
+    def __rsub__(self, other: Any) -> Symbol: return self._reflected("sub", other)
+    def __mul__(self, other: Any) -> Symbol: return self._node("mul", other)
+    def __rmul__(self, other: Any) -> Symbol: return self._reflected("mul", other)
+    def __truediv__(self, other: Any) -> Symbol: return self._node("div", other)
+    def __rtruediv__(self, other: Any) -> Symbol: return self._reflected("div", other)
+    def __neg__(self) -> Symbol: return self._node("neg")
+    def __pos__(self) -> Symbol: return self
+    def __abs__(self) -> Symbol: return self._node("abs")
+    def __eq__(self, other: Any) -> Symbol: return self._node("eq", other)  # type: ignore[override]
+    def __ne__(self, other: Any) -> Symbol: return self._node("ne", other)  # type: ignore[override]
+    def __lt__(self, other: Any) -> Symbol: return self._node("lt", other)
+    def __le__(self, other: Any) -> Symbol: return self._node("le", other)
+    def __gt__(self, other: Any) -> Symbol: return self._node("gt", other)
+    def __ge__(self, other: Any) -> Symbol: return self._node("ge", other)
+    __hash__ = object.__hash__
+
+    def __pow__(self, exponent: Any) -> Symbol:
+        node = self.graph.nodes[self.index]
+        if node.tensor and not isinstance(exponent, Symbol):
+            if exponent == 2:  # as torch.pow computes it
+                return self * self
+            if exponent == 0.5:
+                return self.sqrt()
+        return self._node("pow", exponent)
+
+    def __rpow__(self, base: Any) -> Symbol:
+        return self._reflected("pow", base)
+
+    def __bool__(self) -> bool:
+        raise UnsupportedRule("the rule branches on the value of a number or a tensor (an "
+                              "`if` on something other than an option)")
+
+    # --- the tensor methods and torch functions a rule may use ------------------------
+    def sqrt(self) -> Symbol: return self._node("sqrt")
+    def abs(self) -> Symbol: return self._node("abs")
+    def neg(self) -> Symbol: return self._node("neg")
+    def square(self) -> Symbol: return self * self
+    def maximum(self, other: Any) -> Symbol: return _elementwise("max")(self, other)
+    def minimum(self, other: Any) -> Symbol: return _elementwise("min")(self, other)
+    def clamp_min(self, low: Any) -> Symbol: return self._node("max", low)
+    def clamp_max(self, high: Any) -> Symbol: return self._node("min", high)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Symbol:  # torch's names
+        result = self if min is None else self._node("max", min)
+        return result if max is None else result._node("min", max)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise UnsupportedRule(f"Tensor.{name} is not among the operations the C kernel "
+                              f"generator supports ({', '.join(sorted(SUPPORTED))})")
+
+    @classmethod
+    def __torch_function__(cls, func: Callable, types: Any, args: Sequence[Any] = (),
+                           kwargs: Mapping[str, Any] | None = None) -> Any:
+        kwargs = kwargs or {}
+        handler = TORCH_FUNCTIONS.get(func)
+        if handler is None:
+            name = getattr(func, "__name__", repr(func))
+            raise UnsupportedRule(f"torch.{name} is not among the operations the C kernel "
+                                  f"generator supports ({', '.join(sorted(SUPPORTED))})")
+        try:
+            return handler(*args, **kwargs)
+        except TypeError as error:
+            raise UnsupportedRule(f"torch.{func.__name__} called as the generator does not "
+                                  f"support: {error}") from None
+
+
+def _index(graph: Graph, value: Any) -> int:
+    if isinstance(value, Symbol):
+        if value.graph is not graph:
+            raise UnsupportedRule("a value from another trace")
+        return value.index
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UnsupportedRule(f"the rule combines a traced value with {value!r} "
+                              f"({type(value).__name__}); only numbers are supported")
+    return graph.const(value)
+
+
+def _symbol(value: Any, like: Any) -> Symbol:
+    if isinstance(value, Symbol):
+        return value
+    graph = next(a.graph for a in like if isinstance(a, Symbol))
+    return Symbol(graph, _index(graph, value))
+
+
+def _where(condition: Any, a: Any, b: Any) -> Symbol:
+    condition = _symbol(condition, (condition, a, b))
+    return condition._node("where", a, b)
+
+
+def _binary(op: str) -> Callable[[Any, Any], Symbol]:
+    def apply(a: Any, b: Any) -> Symbol:
+        return _symbol(a, (a, b))._node(op, b)
+    return apply
+
+
+def _elementwise(op: str) -> Callable[[Any, Any], Symbol]:
+    """torch.maximum and the two-tensor forms of torch.max/min (a number there would be
+    a dimension, the reduction these kernels do not do)."""
+    def apply(a: Any, b: Any) -> Symbol:
+        if not (isinstance(a, Symbol) and isinstance(b, Symbol)):
+            raise UnsupportedRule(f"torch.{op}imum of {a!r} and {b!r}: both must be "
+                                  "traced values (use clamp for a number)")
+        return a._node(op, b)
+    return apply
+
+
+TORCH_FUNCTIONS: dict[Callable, Callable[..., Symbol]] = {
+    torch.sqrt: Symbol.sqrt, torch.Tensor.sqrt: Symbol.sqrt,
+    torch.abs: Symbol.abs, torch.Tensor.abs: Symbol.abs,
+    torch.neg: Symbol.neg, torch.square: Symbol.square,
+    torch.where: _where,
+    torch.maximum: _elementwise("max"), torch.minimum: _elementwise("min"),
+    torch.Tensor.maximum: _elementwise("max"), torch.Tensor.minimum: _elementwise("min"),
+    torch.max: _elementwise("max"), torch.min: _elementwise("min"),
+    torch.clamp: Symbol.clamp, torch.clamp_min: Symbol.clamp_min,
+    torch.clamp_max: Symbol.clamp_max, torch.clip: Symbol.clamp,
+    torch.add: _binary("add"), torch.sub: _binary("sub"), torch.mul: _binary("mul"),
+    torch.div: _binary("div"),
+}
+SUPPORTED = ("+", "-", "*", "/", "unary -", "abs", "sqrt", "where", "comparisons",
+             "maximum", "minimum", "clamp", "clamp_min", "clamp_max", "** on numbers",
+             "** 2 and ** 0.5 on tensors")
+
+
+class TraceHyper(Mapping[str, Any]):
+    """The rule's ``hp``: options as their values, numbers as symbolic scalars."""
+
+    def __init__(self, graph: Graph, options: Mapping[str, Any], numbers: Sequence[str]):
+        both = set(options) & set(numbers)
+        if both:
+            raise ValueError(f"{sorted(both)} are given both as options and as numbers")
+        self.options = dict(options)
+        self.numbers = {name: Symbol(graph, graph.add("input", name=f"number:{name}"))
+                        for name in numbers}
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.options:
+            return self.options[key]
+        if key in self.numbers:
+            return self.numbers[key]
+        raise KeyError(f"the rule reads hp[{key!r}], which is neither among the options "
+                       f"{sorted(self.options)} nor the numbers {sorted(self.numbers)}")
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.options
+        yield from self.numbers
+
+    def __len__(self) -> int:
+        return len(self.options) + len(self.numbers)
+
+
+def trace(update: Callable, options: Mapping[str, Any], numbers: Sequence[str],
+          state_keys: Sequence[str]) -> Graph:
+    """Run ``update(param, grad, state, hp)`` on symbols; the graph of its outputs
+    ``"param"`` and ``"state:<key>"`` for each of ``state_keys``."""
+    graph = Graph()
+    param = Symbol(graph, graph.add("input", name="param", tensor=True))
+    grad = Symbol(graph, graph.add("input", name="grad", tensor=True))
+    state = {key: Symbol(graph, graph.add("input", name=f"state:{key}", tensor=True))
+             for key in state_keys}
+    hp = TraceHyper(graph, options, numbers)
+    result = update(param, grad, dict(state), hp)
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], Mapping)):
+        raise UnsupportedRule("the rule must return (new param, dict of new state)")
+    new_param, new_state = result
+    if set(new_state) != set(state_keys):
+        raise UnsupportedRule(f"the rule returns the state keys {sorted(new_state)}, not "
+                              f"the state keys {sorted(state_keys)} it was given")
+    graph.outputs["param"] = _index(graph, new_param)
+    for key in state_keys:
+        graph.outputs[f"state:{key}"] = _index(graph, new_state[key])
+    for name, index in graph.outputs.items():
+        if graph.nodes[index].boolean:
+            raise UnsupportedRule(f"the rule's {name} is a comparison, not a number")
+    return graph
