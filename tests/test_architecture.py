@@ -51,7 +51,7 @@ def _cycle() -> list[str] | None:
         stack.append(node)
         for child in sorted(GRAPH[node]):
             if state.get(child) == 1:
-                return stack[stack.index(child):] + [child]
+                return [*stack[stack.index(child):], child]
             if child not in state and (found := visit(child)):
                 return found
         stack.pop()

@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab import compiled, native, reference
+from optimlab import compiled, generated, native, reference
 from optimlab.rules import State
 from optimlab.views import View
 
@@ -67,12 +67,14 @@ def _warn_once(message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
-TAKERS: dict[str, Take] = {"native": native.take, "compiled": compiled.take,
+TAKERS: dict[str, Take] = {"generated": generated.take, "native": native.take,
+                           "compiled": compiled.take,
                            "compiled_if_worth_it": _compiled_if_worth_it,
                            "reference": reference.take}
 #: the takers each engine offers a group's tensors to, in turn
 CHAINS: dict[str, tuple[str, ...]] = {
-    "auto": ("native", "compiled_if_worth_it", "reference"),
+    "auto": ("generated", "native", "compiled_if_worth_it", "reference"),
+    "generated": ("generated", "reference"),
     "native": ("native", "reference"),
     "compiled": ("compiled", "reference"),
     "reference": ("reference",),

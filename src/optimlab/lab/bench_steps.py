@@ -22,8 +22,6 @@ from torch import Tensor
 
 import optimlab
 from optimlab import codecs
-from optimlab.kernels import NOT_OPTIONS
-from optimlab.reference import is_number
 
 
 class Unavailable(Exception):
@@ -79,19 +77,17 @@ class KernelStep(_Bound):
     def __init__(self, params: Sequence[Tensor], name: str, **kwargs: Any) -> None:
         ckernel = _kernels()
         model = getattr(optimlab, name)(params, **kwargs)
-        self.rule, self.hp = model.rule, model.hyper(model.param_groups[0])
-        options = {k: v for k, v in self.hp.items()
-                   if k not in NOT_OPTIONS and not is_number(v)}
-        every = {**self.hp, **self.rule.step_scalars(self.hp, 1.0)}
-        numbers = tuple(sorted(k for k, v in every.items()
-                               if k not in NOT_OPTIONS and is_number(v)))
-        keys = self.rule.state_keys(self.hp)
+        view = model.view(model.param_groups[0])
+        self.rule, self.hp = view.rule, view.hp(view.floats())
+        options = dict(view.config.options)
+        numbers = (*self.rule.numbers, *self.rule.step_numbers)
+        keys = view.config.state_keys
 
         def make(storages: tuple, dtype: torch.dtype) -> Any:
             return ckernel.kernel_for(self.rule.update, options, numbers, keys, storages,
                                       dtype)
 
-        super().__init__(params, keys, self.hp.get("state_dtype"), make,
+        super().__init__(params, keys, view.config.state_dtype, make,
                          self.rule.initial_values(self.hp))
         self.steps = 0
 
