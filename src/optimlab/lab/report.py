@@ -87,7 +87,7 @@ body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto;
 h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
-th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+th { background: #f3f3f3; } td:first-child, th:first-child, td.text { text-align: left; }
 tr.flagged td { background: #fde8e8; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; height: auto; }
 figcaption, .caption { color: #555; font-size: 0.9em; }
@@ -96,11 +96,18 @@ dt { font-weight: 600; } dd { margin: 0; }
 """
 
 
+def cell_html(cell: str) -> str:
+    """A cell: numbers right-aligned (the table's default), words left-aligned."""
+    numeric = re.match(r"^[\d—−+.-]", cell) is not None
+    return f"<td>{html.escape(cell)}</td>" if numeric else \
+        f"<td class=\"text\">{html.escape(cell)}</td>"
+
+
 def table_html(table: Table) -> str:
     head = "".join(f"<th>{html.escape(cell)}</th>" for cell in table.header)
     body = "".join(
         ("<tr class=\"flagged\">" if flag else "<tr>")
-        + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+        + "".join(cell_html(cell) for cell in row) + "</tr>"
         for row, flag in zip(table.rows, table.flagged, strict=True))
     title = f"<h3>{html.escape(table.title)}</h3>" if table.title else ""
     return (f"{title}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
