@@ -63,7 +63,7 @@ def test_two_identical_specs_are_a_tie_and_said_to_be_alike(tmp_path: Path) -> N
     assert [(p["first"], p["second"]) for p in summary["alike"]] == [
         ("momentum", "momentum:dampening=0")]
     text = read_report(folder).text
-    assert "no winner, tied momentum" in text and "ran practically the same" in text
+    assert "no winner — momentum (" in text and "ran practically the same" in text
 
 
 def test_a_winner_beyond_noise_is_named(tmp_path: Path) -> None:

@@ -12,8 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from optimlab.lab.api import resolve_settings, resolve_specs
 from optimlab.lab.report import new_run_folder
 from optimlab.lab.runner import check_specs, run_all
@@ -162,10 +160,8 @@ COMMANDS = {"compare": compare_command, "sweep": sweep_command,
 
 
 def run(arguments: argparse.Namespace) -> int:
-    """Run the parsed command; bad input becomes one line on stderr and status 2."""
-    # The lab's models are tiny: one thread is fastest, and a second one, spinning while
-    # other processes hold the cores, can make a step many times slower.
-    torch.set_num_threads(1)
+    """Run the parsed command; bad input becomes one line on stderr and status 2 (the
+    runner sets torch's threads for training: ``run_all(threads=1)``)."""
     try:
         return COMMANDS[arguments.command](arguments)
     except UsageError as error:

@@ -109,6 +109,11 @@ def value_with_spread(row: Summary) -> str:
     return f"{row.optimizer} ({mean_std(row.final_mean, row.final_std)})"
 
 
+def tied_text(names: list[str]) -> str:
+    """'a, b and c' for a list of names."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def verdict_line(results: Results) -> str | None:
     """Best final metric: a winner only beyond the seeds' noise, else who is tied."""
     metric = results.task.headline
@@ -122,10 +127,11 @@ def verdict_line(results: Results) -> str | None:
     if len(verdict.tied) == 1:
         return (f"Final {metric.label}: {value_with_spread(rows[verdict.best])}; no winner "
                 f"to name: {verdict.reason}.")
-    tied = ", ".join(value_with_spread(rows[label]) for label in verdict.tied)
+    tied = tied_text([value_with_spread(rows[label]) for label in verdict.tied])
     behind = len(rows) - len(verdict.tied)
     rest = f"; {plural(behind, 'other')} behind beyond it" if behind else ""
-    return f"Best final {metric.label}: no winner, tied {tied}: {verdict.reason}{rest}."
+    return (f"Best final {metric.label}: no winner — {tied} are tied, {verdict.reason}"
+            f"{rest}.")
 
 
 def target_lines(results: Results) -> list[str]:
@@ -134,25 +140,26 @@ def target_lines(results: Results) -> list[str]:
     target = results.task.headline.target
     rows = {row.optimizer: row for row in results.summary()}
     lines = []
-    for by, unit in (("steps", "steps"), ("time", "s of training")):
+    for by in ("steps", "time"):
         verdict = results.target_verdict(by)
         if verdict is None or target is None:
             return []
 
-        def amount(label: str, by: str = by, unit: str = unit) -> str:
+        def amount(label: str, by: str = by) -> str:
             row = rows[label]
-            value = steps_range(row.target_steps) if by == "steps" else mean_std(
-                row.time_to_target, Spread.of(row.target_times).std, 2)
-            return f"{label} ({value} {unit})"
+            if by == "steps":
+                return f"{label} ({steps_range(row.target_steps)})"
+            spread = Spread.of(row.target_times).std
+            return f"{label} ({mean_std(row.time_to_target, spread, 2)} s)"
 
-        where = "steps" if by == "steps" else "training time"
+        where = "in steps" if by == "steps" else "in training time"
         if verdict.winner:
-            lines.append(f"First to the target {number(target)} in {where}, in every seed: "
+            lines.append(f"First to the target {number(target)} {where}, in every seed: "
                          f"{amount(verdict.winner)}, beyond the seeds' noise.")
         else:
-            lines.append(f"First to the target {number(target)} in {where}: tied "
-                         f"{', '.join(amount(label) for label in verdict.tied)} "
-                         f"({verdict.reason}).")
+            lines.append(f"First to the target {number(target)} {where}: no winner — "
+                         f"{tied_text([amount(label) for label in verdict.tied])} are tied, "
+                         f"{verdict.reason}.")
     return lines
 
 
@@ -207,12 +214,14 @@ def compare_lead(results: Results) -> list[str]:
     return lines + fault_lines(results, rows)
 
 
-def settings_facts(results: Results) -> list[tuple[str, str]]:
+def settings_facts(results: Results, optimizers: str | None = None
+                   ) -> list[tuple[str, str]]:
     settings, training = results.settings, results.settings.training
     warmup = ("none" if not training.warmup else f"{training.warmup:.0%} of the steps"
               if isinstance(training.warmup, float) else f"{training.warmup} steps")
     own = " (a spec's own schedule, warmup or clip wins: see its label)"
-    return [("task", results.task.name), ("optimizers", ", ".join(results.labels)),
+    return [("task", results.task.name),
+            ("optimizers", optimizers or ", ".join(results.labels)),
             ("seeds", ", ".join(map(str, settings.seeds))), ("steps", str(settings.steps)),
             ("batch size", str(settings.batch_size)), ("schedule", training.schedule + own),
             ("warmup", warmup),
@@ -221,7 +230,7 @@ def settings_facts(results: Results) -> list[tuple[str, str]]:
              else "every parameter"),
             ("timing", f"{plural(settings.untimed_steps, 'untimed warm-up step')} per spec "
              "before its timed runs; optimizer.step() timed apart"),
-            *environment_facts()]
+            *environment_facts(results.threads)]
 
 
 def write_compare(results: Results, folder: Path) -> Path:
@@ -283,7 +292,7 @@ def write_trajectories(done, folder: Path) -> Path:
                         for name, results in done.surfaces.items()) + "."]
     if done.interrupted:
         lead.append("Interrupted (Ctrl-C): this report shows the runs done.")
-    facts = [("optimizers", ", ".join(first.labels)), *environment_facts()]
+    facts = [("optimizers", ", ".join(first.labels)), *environment_facts(first.threads)]
     page = Page("optimlab trajectories", lead, tables, pictures, facts,
                 files=["metrics.csv", "summary.json"])
     return write_page(folder, page)

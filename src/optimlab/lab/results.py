@@ -119,6 +119,7 @@ class Results:
     settings: Settings
     runs: list[Run] = field(default_factory=list)
     interrupted: bool = False
+    threads: int | None = None  # torch's intra-op threads while training
 
     @property
     def labels(self) -> list[str]:

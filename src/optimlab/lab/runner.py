@@ -287,6 +287,7 @@ def run_all(task: Task, specs: Sequence[OptimizerSpec], settings: Settings,
                desc=task.name, leave=False)
     try:
         with torch_threads(threads):
+            results.threads = torch.get_num_threads()
             for spec in specs:
                 bar.set_postfix_str(f"{spec.label} warm-up")
                 warm_up(task, spec, settings)

@@ -9,19 +9,45 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from optimlab.lab.figures import REFERENCE, legend_outside, new_figure, spans_decades, styles
-from optimlab.lab.sweep import Point, SweepResults
+from optimlab.lab.figures import (
+    LINE_STYLES,
+    MARKERS,
+    REFERENCE,
+    Style,
+    colours,
+    legend_outside,
+    new_figure,
+    spans_decades,
+    styles,
+)
+from optimlab.lab.sweep import Point, SweepResults, lines_of
+
+
+def line_styles(sweep: SweepResults) -> dict[str, Style]:
+    """The lines' styles: with λ swept, each optimizer's colour for all its lines, and a
+    line style and marker per λ; else one style per optimizer."""
+    if not sweep.weight_decays:
+        return styles([line.label for line in sweep.lines])
+    palette = colours([base.label for base in sweep.bases])
+    count = len(sweep.lines)
+    chosen = {}
+    for base in sweep.bases:
+        for j, line in enumerate(lines_of(base, sweep.weight_decays)):
+            chosen[line.label] = Style(palette[base.label], LINE_STYLES[j % len(LINE_STYLES)],
+                                       MARKERS[j % len(MARKERS)], len(chosen), count)
+    return chosen
 
 
 def sweep_figure(points: dict[str, list[Point]], title: str, ylabel: str,
                  higher_is_better: bool, target: float | None = None,
-                 chance: float | None = None) -> Figure:
+                 chance: float | None = None, look: dict[str, Style] | None = None) -> Figure:
     """Final metric vs lr (log x), a line per optimizer; ✕ on the floor where a run
     diverged or ended no better than chance (a failed run has no useful final value, but
     it is not dropped)."""
-    figure, (axes,) = new_figure(title, "learning rate (log scale)", ylabel)
+    figure, (axes,) = new_figure(title, "learning rate (log scale)", ylabel,
+                                 size=(8.6, 4.6))
     axes.set_xscale("log")
-    look = styles(list(points))
+    look = look or styles(list(points))
     floor = axes.get_xaxis_transform()  # x in data, y in axes fraction
     every: list[float] = []
     any_failed = False
@@ -31,6 +57,9 @@ def sweep_figure(points: dict[str, list[Point]], title: str, ylabel: str,
             every += [value for _, value in scored]
             axes.plot(*zip(*scored, strict=True), label=label,
                       **look[label].line(len(scored), markevery=1))
+        else:  # failed at every lr: still in the legend
+            axes.plot([], [], label=f"{label} (failed at every lr)",
+                      **look[label].line(1, markevery=1))
         for point in series:
             if point.failed:
                 any_failed = True

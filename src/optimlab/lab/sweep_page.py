@@ -48,16 +48,21 @@ def sweep_lead(sweep: SweepResults) -> list[str]:
              f"{settings.steps} steps at {plural(len(sweep.lrs), 'learning rate')} from "
              f"{number(min(sweep.lrs))} to {number(max(sweep.lrs))}{grid}, "
              f"{plural(len(settings.seeds), 'seed')} each."]
-    spans = []
+    spans = {}
     for line in sweep.lines:
         _, good = sweep.good_range(line)
         if good:
             lrs = [p.lr for p in good]
-            spans.append((max(lrs) / min(lrs), line.label))
-    if spans:
-        widest = max(spans)
-        lines.append(f"Most forgiving: {widest[1]}, good over a factor of {number(widest[0])} "
-                     f"in lr (the flattest curve). A flat curve means the lr matters less.")
+            spans[line.label] = max(lrs) / min(lrs)
+    widest = max(spans.values(), default=1.0)
+    if widest > 1:
+        names = " and ".join(label for label, span in spans.items() if span == widest)
+        lines.append(f"Most forgiving: {names}, good (within {sweep.tolerance:.0%} of its "
+                     f"best) over a factor of {number(widest)} in lr: the flattest curve. A "
+                     "flat curve means the lr matters less.")
+    elif spans:
+        lines.append(f"No optimizer was good (within {sweep.tolerance:.0%} of its best) at "
+                     "more than one lr of this grid.")
     if sweep.weight_decays:
         lines += best_cells_line(sweep)
     failed = sum(p.failed for line in sweep.lines for p in sweep.points(line))
@@ -76,7 +81,7 @@ def sweep_pictures(sweep: SweepResults) -> list[Picture]:
         {line.label: sweep.points(line) for line in sweep.lines},
         f"{results.task.name}: final {metric.label} vs learning rate",
         f"final {metric.label}", metric.higher_is_better, metric.target,
-        results.task.chance_level())
+        results.task.chance_level(), sweep_figures.line_styles(sweep))
     pictures = [Picture("sweep", f"final {metric.label} vs learning rate",
                         "Each point: the final value after the last step (mean over seeds "
                         "that finished). ✕ on the floor: a run diverged, or ended no better "
@@ -116,7 +121,10 @@ def write_sweep(sweep: SweepResults, folder: Path) -> Path:
                "runs": [run.to_dict() for run in results.runs],
                "interrupted": results.interrupted}
     write_json(folder / "summary.json", summary)
+    grid = "lr × λ" if sweep.weight_decays else "lr"
+    optimizers = (f"{', '.join(base.label for base in sweep.bases)}, each at every {grid} of "
+                  "the grid")
     page = Page(f"optimlab sweep — {results.task.name}", sweep_lead(sweep),
-                [sweep_table(sweep)], sweep_pictures(sweep), settings_facts(results),
-                files=["metrics.csv", "summary.json"])
+                [sweep_table(sweep)], sweep_pictures(sweep),
+                settings_facts(results, optimizers), files=["metrics.csv", "summary.json"])
     return write_page(folder, page)
