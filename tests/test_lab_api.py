@@ -50,7 +50,7 @@ def test_optimizer_classes_are_specs_too(gen) -> None:
     assert (adam.optimizer, sgd.optimizer) == ("torch.optim.Adam", "sgd")
     assert adam.lr == 1e-3  # the generic lr of its namesake, adam
     assert adam.engine == "torch.optim" and adam.last("heldout_accuracy") is None
-    losses = adam.series("train_loss")[2]
+    losses = adam.series("train_set_loss")[2]  # on the whole training set
     assert losses[-1] < losses[0]  # torch's Adam trained
 
 

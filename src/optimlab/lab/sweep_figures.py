@@ -52,9 +52,12 @@ def sweep_figure(points: dict[str, list[Point]], title: str, ylabel: str,
     every: list[float] = []
     any_failed = False
     for row, (label, series) in enumerate(points.items()):
-        scored = [(p.lr, p.final) for p in series if p.final is not None and not p.failed]
-        if scored:
-            every += [value for _, value in scored]
+        # a failed point breaks the line (nan): no segment is drawn across it
+        scored = [(p.lr, math.nan if p.final is None or p.failed else p.final)
+                  for p in series]
+        finite = [value for _, value in scored if not math.isnan(value)]
+        if finite:
+            every += finite
             axes.plot(*zip(*scored, strict=True), label=label,
                       **look[label].line(len(scored), markevery=1))
         else:  # failed at every lr: still in the legend

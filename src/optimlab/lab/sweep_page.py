@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from optimlab.lab import figures, sweep_figures
-from optimlab.lab.pages import settings_facts
+from optimlab.lab.pages import settings_facts, tied_text
 from optimlab.lab.report import Page, Picture, write_json, write_metrics, write_page
 from optimlab.lab.sweep import SweepResults
 from optimlab.lab.tables import number, plural, sweep_table
@@ -33,8 +33,11 @@ def best_cells_line(sweep: SweepResults) -> list[str]:
         lines.append(f"At their best cells, {verdict.winner} is better beyond the seeds' "
                      f"noise ({TEST}).")
     elif len(found) > 1:
-        lines.append(f"At their best cells, {', '.join(verdict.tied)} are tied: "
+        lines.append(f"At their best cells, {tied_text(verdict.tied)} are tied: "
                      f"{verdict.reason}.")
+    if all(wd == 0 for wd, _ in found.values()):
+        lines.append("Every optimizer's best cell has λ = 0: weight decay did not help on "
+                     "this task at this budget.")
     return lines
 
 
@@ -56,7 +59,7 @@ def sweep_lead(sweep: SweepResults) -> list[str]:
             spans[line.label] = max(lrs) / min(lrs)
     widest = max(spans.values(), default=1.0)
     if widest > 1:
-        names = " and ".join(label for label, span in spans.items() if span == widest)
+        names = tied_text([label for label, span in spans.items() if span == widest])
         lines.append(f"Most forgiving: {names}, good (within {sweep.tolerance:.0%} of its "
                      f"best) over a factor of {number(widest)} in lr: the flattest curve. A "
                      "flat curve means the lr matters less.")
