@@ -156,11 +156,12 @@ def test_ctrl_c_writes_the_report_of_what_was_done(tmp_path: Path, monkeypatch,
     assert status == 130
     folder = only_folder(tmp_path)
     report = read_report(folder)
+    # seed by seed, each spec in turn: sgd 0, adam 0, then Ctrl-C before sgd 1
     assert report.column(0, "optimizer") == ["sgd", "adam"]
-    assert report.column(0, "runs") == ["finished", "not run (seeds 0, 1)"]
-    assert "Not run: adam" in report.text
+    assert report.column(0, "runs") == ["seed 1 not run", "seed 1 not run"]
+    assert "Not run: sgd (seed 1); adam (seed 1)" in report.text
     summary = read_summary(folder)
-    assert summary["interrupted"] is True and summary["not_run"] == ["adam"]
+    assert summary["interrupted"] is True and summary["not_run"] == {"sgd": [1], "adam": [1]}
     assert "interrupted" in capsys.readouterr().err
 
 

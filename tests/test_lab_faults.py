@@ -36,7 +36,8 @@ def interrupt_at(monkeypatch: pytest.MonkeyPatch, call: int) -> None:
 def test_an_interrupted_first_run_keeps_its_steps(monkeypatch, tmp_path: Path) -> None:
     task = get_task("digits-mlp")
     settings = Settings(steps=20, batch_size=32, seeds=(0, 1), untimed_steps=3)
-    interrupt_at(monkeypatch, settings.untimed_steps + 7)  # during step 7 of seed 0
+    # both specs warm up first, then seed 0 of sgd: Ctrl-C during its step 7
+    interrupt_at(monkeypatch, 2 * settings.untimed_steps + 7)
     results = run_all(task, [parse_spec("sgd"), parse_spec("adam")], settings,
                       progress=False)
     assert results.interrupted
@@ -50,7 +51,8 @@ def test_an_interrupted_first_run_keeps_its_steps(monkeypatch, tmp_path: Path) -
     report = read_report(folder)
     assert report.column(0, "runs") == ["seed 0 interrupted after 6 steps; seed 1 not run",
                                         "not run (seeds 0, 1)"]
-    assert "Not run: adam" in report.text and "sgd seed 0 after 6 steps" in report.text
+    assert "Not run: sgd (seed 1); adam (seeds 0, 1)" in report.text
+    assert "sgd seed 0 after 6 steps" in report.text
     assert read_summary(folder)["runs"][0]["status"] == "interrupted"
     assert (folder / "loss_vs_step.png").stat().st_size > 5000  # a curve, not empty axes
 

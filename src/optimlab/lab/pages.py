@@ -25,6 +25,7 @@ from optimlab.lab.tables import (
     mean_std,
     number,
     plural,
+    seeds_text,
     steps_range,
     trajectory_table,
 )
@@ -194,8 +195,9 @@ def fault_lines(results: Results, rows: list[Summary]) -> list[str]:
                    for row in rows for seed, steps in row.interrupted]
         line = "Interrupted (Ctrl-C): this report shows the runs done"
         line += f", and the steps of the one stopped ({'; '.join(stopped)})" if stopped else ""
-        not_run = results.not_run()
-        line += f". Not run: {', '.join(not_run)}." if not_run else "."
+        not_run = "; ".join(f"{label} ({seeds_text(seeds)})"
+                            for label, seeds in results.not_run().items())
+        line += f". Not run: {not_run}." if not_run else "."
         lines.append(line)
     return lines
 

@@ -134,9 +134,12 @@ class Results:
                           self.settings.seeds)
                 for label in self.labels if self.runs_of(label)]
 
-    def not_run(self) -> list[str]:
-        """The specs of which no run started (after an interruption)."""
-        return [label for label in self.labels if not self.runs_of(label)]
+    def not_run(self) -> dict[str, list[int]]:
+        """Per spec, the seeds whose run never started (after an interruption)."""
+        missing = {label: [seed for seed in self.settings.seeds
+                           if seed not in {run.seed for run in self.runs_of(label)}]
+                   for label in self.labels}
+        return {label: seeds for label, seeds in missing.items() if seeds}
 
     def verdict(self) -> Verdict:
         """Who has the best final headline metric, and whether beyond noise."""

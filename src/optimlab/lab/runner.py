@@ -6,10 +6,12 @@ is stopped and recorded as diverged at that step; the others go on. Ctrl-C stops
 comparison and returns what was done: the runs that finished, and the one it stopped,
 with its steps so far, marked interrupted.
 
-Timing is made fair to the first optimizer: before its timed runs, each spec trains
+Timing is made fair to the first optimizer: before the timed runs, each spec trains
 ``Settings.untimed_steps`` steps on a throwaway copy of the problem (the first steps of
 anything pay torch's one-time costs: lazy initialisation, allocation, kernel selection).
-The optimizer's own ``step()`` is timed apart from the forward and backward passes.
+The runs then go seed by seed, every spec in turn, so that a machine whose speed drifts
+weighs on every spec alike. The optimizer's own ``step()`` is timed apart from the
+forward and backward passes.
 """
 
 from __future__ import annotations
@@ -291,7 +293,10 @@ def run_all(task: Task, specs: Sequence[OptimizerSpec], settings: Settings,
             for spec in specs:
                 bar.set_postfix_str(f"{spec.label} warm-up")
                 warm_up(task, spec, settings)
-                for seed in settings.seeds:
+            # seed by seed, every spec in turn: a machine that slows down or speeds up
+            # during the comparison (other processes) weighs on every spec alike
+            for seed in settings.seeds:
+                for spec in specs:
                     bar.set_postfix_str(f"{spec.label} seed {seed}")
                     train(task, spec, seed, settings, bar.update, runs=results.runs)
     except KeyboardInterrupt:

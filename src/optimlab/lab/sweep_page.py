@@ -74,7 +74,8 @@ def sweep_lead(sweep: SweepResults) -> list[str]:
                      "chance): ✕ in the figures, counted in the table.")
     if results.interrupted:
         lines.append("Interrupted (Ctrl-C): this report shows the runs done; "
-                     f"{plural(len(results.not_run()), 'point')} of the grid did not run.")
+                     f"{plural(sum(map(len, results.not_run().values())), 'run')} of the "
+                     "grid did not start.")
     return lines
 
 

@@ -114,7 +114,7 @@ def compare_table(results: Results) -> Table:
                    share_text(row), f"{steps_range(row.target_steps)} {reached}",
                    f"{number(row.time_to_target)} {reached}", status_text(row)],
                   flag=bool(row.diverged or row.interrupted or row.not_run))
-    for label in results.not_run():
+    for label in (label for label in results.not_run() if not results.runs_of(label)):
         table.add([label, "—", "—", "—", "—", "—", "—", "—", "—",
                    f"not run ({seeds_text(list(settings.seeds))})"], flag=True)
     return table
@@ -165,7 +165,7 @@ def sweep_table(sweep) -> Table:
         span = math.log10(max(lrs) / min(lrs)) if lrs else None
         table.add([line.label, number(best.lr if best else None),
                    number(best.final if best else None),
-                   f"{number(min(lrs))} – {number(max(lrs))}" if lrs else "—",
+                   f"{number(min(lrs))}–{number(max(lrs))}" if lrs else "—",
                    number(span, 2),
                    ", ".join(f"{number(p.lr)} ({p.failed}/{p.runs})" for p in failures)
                    or "none"], flag=bool(failures))
