@@ -236,14 +236,15 @@ def curves(groups: dict[str, Sequence[Run]], metric: str, title: str, xlabel: st
                               panels=panels)
     main = axes[0]
     drawn = draw_curves(main, groups, metric, x)
-    if panels == 2:
-        half = max(s.xs[-1] for s in stats.values() if s.xs) / 2
-        draw_curves(axes[1], groups, metric, x, after=half)
-        axes[1].set_title("second half, zoomed")
     for panel in axes:
         if target is not None:
             panel.axhline(target, color=REFERENCE, linestyle="--", linewidth=1,
                           label=target_label)
+    if panels == 2:
+        half = max(s.xs[-1] for s in stats.values() if s.xs) / 2
+        # the zoom fits its curves; a target far from them stays off it
+        fit_limits(axes[1], draw_curves(axes[1], groups, metric, x, after=half), log=False)
+        axes[1].set_title("second half, zoomed")
     if log:
         main.set_yscale("log")
     fit_limits(main, drawn + ([target] if target is not None else []), log)

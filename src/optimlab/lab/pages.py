@@ -158,9 +158,11 @@ def target_lines(results: Results) -> list[str]:
             lines.append(f"First to the target {number(target)} {where}, in every seed: "
                          f"{amount(verdict.winner)}, beyond the seeds' noise.")
         else:
+            behind = len(verdict.p_values) + 1 - len(verdict.tied)
+            rest = f"; {plural(behind, 'other')} behind beyond it" if behind else ""
             lines.append(f"First to the target {number(target)} {where}: no winner — "
                          f"{tied_text([amount(label) for label in verdict.tied])} are tied, "
-                         f"{verdict.reason}.")
+                         f"{verdict.reason}{rest}.")
     return lines
 
 
