@@ -99,11 +99,18 @@ def schedules_text(results: Results) -> str:
     """The schedule, or each spec's when they differ."""
     training = results.settings.training
     own = {spec.label: training.updated(spec.training) for spec in results.specs}
-    kinds = {f"{t.schedule}, warmup {number(t.warmup)}" for t in own.values()}
+    kinds = {f"{t.schedule}, warmup {warmup_text(t.warmup)}" for t in own.values()}
     if len(kinds) == 1:
         return kinds.pop()
-    return "; ".join(f"{label}: {t.schedule}, warmup {number(t.warmup)}"
+    return "; ".join(f"{label}: {t.schedule}, warmup {warmup_text(t.warmup)}"
                      for label, t in own.items())
+
+
+def warmup_text(warmup: int | float) -> str:
+    """'none', '5% of the steps' (a fraction) or '100 steps'."""
+    if not warmup:
+        return "none"
+    return f"{warmup:.0%} of the steps" if isinstance(warmup, float) else f"{warmup} steps"
 
 
 def value_with_spread(row: Summary) -> str:
@@ -221,14 +228,12 @@ def compare_lead(results: Results) -> list[str]:
 def settings_facts(results: Results, optimizers: str | None = None
                    ) -> list[tuple[str, str]]:
     settings, training = results.settings, results.settings.training
-    warmup = ("none" if not training.warmup else f"{training.warmup:.0%} of the steps"
-              if isinstance(training.warmup, float) else f"{training.warmup} steps")
     own = " (a spec's own schedule, warmup or clip wins: see its label)"
     return [("task", results.task.name),
             ("optimizers", optimizers or ", ".join(results.labels)),
             ("seeds", ", ".join(map(str, settings.seeds))), ("steps", str(settings.steps)),
             ("batch size", str(settings.batch_size)), ("schedule", training.schedule + own),
-            ("warmup", warmup),
+            ("warmup", warmup_text(training.warmup)),
             ("clip", "none" if training.clip is None else f"max norm {number(training.clip)}"),
             ("weight decay", "weights only (optimlab.param_groups)" if training.decay_groups
              else "every parameter"),

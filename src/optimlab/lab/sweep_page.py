@@ -60,7 +60,7 @@ def sweep_lead(sweep: SweepResults) -> list[str]:
     widest = max(spans.values(), default=1.0)
     if widest > 1:
         names = tied_text([label for label, span in spans.items() if span == widest])
-        lines.append(f"Most forgiving: {names}, good (within {sweep.tolerance:.0%} of its "
+        lines.append(f"Most forgiving: {names}, good (within {sweep.tolerance:.0%} of the "
                      f"best) over a factor of {number(widest)} in lr: the flattest curve. A "
                      "flat curve means the lr matters less.")
     elif spans:
