@@ -11,7 +11,8 @@ METRICS_HEADER = ["task", "optimizer", "seed", "step", "wall_time_s", "metric", 
 
 
 class ReportParser(HTMLParser):
-    """Collects what the tests look at: tags, links, images, table rows."""
+    """Collects what the tests look at: tags, links, images, table rows (all of them, and
+    per table), the text of the paragraphs."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -19,8 +20,11 @@ class ReportParser(HTMLParser):
         self.links: list[str] = []
         self.images: list[str] = []
         self.rows: list[list[str]] = []
+        self.tables: list[list[list[str]]] = []
+        self.paragraphs: list[str] = []
         self.flagged_rows = 0
         self._cell: list[str] | None = None
+        self._paragraph: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
@@ -29,20 +33,39 @@ class ReportParser(HTMLParser):
             self.links.append(values["href"])
         if tag == "img":
             self.images.append(values.get("src") or "")
+        if tag == "table":
+            self.tables.append([])
         if tag == "tr":
             self.rows.append([])
+            self.tables[-1].append(self.rows[-1])
             self.flagged_rows += values.get("class") == "flagged"
         if tag in ("td", "th"):
             self._cell = []
+        if tag == "p":
+            self._paragraph = []
 
     def handle_data(self, data: str) -> None:
         if self._cell is not None:
             self._cell.append(data)
+        if self._paragraph is not None:
+            self._paragraph.append(data)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("td", "th") and self._cell is not None:
             self.rows[-1].append("".join(self._cell))
             self._cell = None
+        if tag == "p" and self._paragraph is not None:
+            self.paragraphs.append("".join(self._paragraph))
+            self._paragraph = None
+
+    def column(self, table: int, name: str) -> list[str]:
+        """The cells of the column headed ``name`` in table ``table``, header left out."""
+        header, *rows = self.tables[table]
+        return [row[header.index(name)] for row in rows]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.paragraphs)
 
 
 def read_report(folder: Path) -> ReportParser:

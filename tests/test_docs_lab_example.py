@@ -29,5 +29,5 @@ def test_the_lab_page_example_compares_your_model_and_writes_the_report(
     assert all(row.final_mean > 0.8 for row in rows)  # chance: about 0.4
     folder = only_folder(tmp_path / "runs")
     assert folder == namespace["folder"].resolve() and folder.name.endswith("-wine-mlp")
-    assert len(read_report(folder).rows) == 1 + len(rows)
+    assert len(read_report(folder).tables[0]) == 1 + len(rows)
     assert "held-out accuracy" in capsys.readouterr().out

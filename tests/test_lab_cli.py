@@ -27,10 +27,12 @@ def test_compare_writes_the_report_csv_json_and_figures(tmp_path: Path, capsys) 
     folder = only_folder(tmp_path)
     assert folder.name.endswith("-digits-mlp")
     report = read_report(folder)
-    header, *rows = [row for row in report.rows if row]
+    header, *rows = report.tables[0]
     assert header[0] == "optimizer" and [row[0] for row in rows] == [
         "sgd", "adam:lr=0.003,bias_correction=false", "sgd:lr=100000"]
-    assert report.flagged_rows == 1 and "seed 0 at step" in rows[2][-1]
+    assert report.flagged_rows == 1 and "seed 0 diverged at step" in rows[2][-1]
+    assert report.tables[1][0] == ["optimizer", "training", "hyperparameters"]
+    assert "bias_correction=false" in report.tables[1][2][2]
     for name in ["loss_vs_step", "loss_vs_time", "metric_vs_step", "lr_schedule",
                  "grad_norm", "param_norm"]:
         assert (folder / f"{name}.png").stat().st_size > 1000, name
@@ -65,7 +67,7 @@ def test_sweep_draws_every_lr_and_keeps_diverged_points(tmp_path: Path) -> None:
     folder = only_folder(tmp_path)
     assert folder.name.endswith("-sweep-digits-mlp")
     report = read_report(folder)
-    assert [row[0] for row in report.rows[1:] if row] == ["sgd", "adam"]
+    assert [row[0] for row in report.tables[0][1:]] == ["sgd", "adam"]
     assert (folder / "sweep.png").stat().st_size > 1000
     points = read_summary(folder)["points"]
     assert [p["lr"] for p in points["sgd"]] == [0.01, 0.1, 1e5]
@@ -99,8 +101,10 @@ def test_tasks_and_optimizers_list_what_is_available(capsys) -> None:
     listed = capsys.readouterr().out
     for text in ["momentum", "adamw", "lr: digits-mlp", "bias_correction in {false, true}",
                  "eps_placement in {outside, inside}", "momentum_form in {heavy_ball, ema}",
-                 "engine in {"]:
+                 "engine in {", "nonfinite in {ignore, skip, raise}",
+                 "schedule in {linear, cosine, constant, wsd}", "warmup=", "clip="]:
         assert text in listed
+    assert "differentiable in" not in listed  # a torch flag, not an option to try
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
@@ -110,12 +114,20 @@ def test_tasks_and_optimizers_list_what_is_available(capsys) -> None:
      "adam has no option 'eps_inside_sqrt'"),
     (["compare", "--optimizers", "adam:lr=-3"], "lr=-3.0 is invalid"),
     (["compare", "--schedule", "exponential"], "schedule='exponential' is invalid"),
+    (["compare", "--steps", "50", "--optimizers", "adamw:warmup=80"],
+     "optimizer spec 'adamw:warmup=80': warmup=80 is invalid; valid: an int 0 <= warmup <= "
+     "total_steps=50"),
+    (["compare", "--optimizers", "adamw:schedule=step"],
+     "schedule='step' is not one of {linear, cosine, constant, wsd}"),
     (["sweep", "--optimizers", "adam:lr=0.1"], "sets lr, which the sweep varies"),
+    (["sweep", "--optimizers", "adamw:weight_decay=0.1", "--weight-decays", "0", "0.1"],
+     "sets weight_decay, which the sweep varies"),
 ])
 def test_bad_input_is_one_line_naming_it(arguments, message, tmp_path: Path, capsys) -> None:
     assert optimlab(*arguments, "--out", str(tmp_path)) == 2
     captured = capsys.readouterr()
     assert message in captured.err and captured.out == ""
+    assert "schedules." not in captured.err  # options are named, not internal functions
     assert not any(tmp_path.iterdir())  # refused before any folder or training
 
 
@@ -128,8 +140,8 @@ def test_an_unwritable_output_folder_is_reported_before_training(tmp_path: Path,
     assert "cannot write the output folder" in captured.err and captured.out == ""
 
 
-def test_ctrl_c_writes_the_report_of_what_finished(tmp_path: Path, monkeypatch,
-                                                   capsys) -> None:
+def test_ctrl_c_writes_the_report_of_what_was_done(tmp_path: Path, monkeypatch,
+                                                  capsys) -> None:
     real_train, calls = runner.train, []
 
     def interrupted_third(*args, **kwargs):
@@ -144,8 +156,12 @@ def test_ctrl_c_writes_the_report_of_what_finished(tmp_path: Path, monkeypatch,
     assert status == 130
     folder = only_folder(tmp_path)
     report = read_report(folder)
-    assert [row[0] for row in report.rows[1:] if row] == ["sgd"]
-    assert read_summary(folder)["interrupted"] is True
+    # seed by seed, each spec in turn: sgd 0, adam 0, then Ctrl-C before sgd 1
+    assert report.column(0, "optimizer") == ["sgd", "adam"]
+    assert report.column(0, "runs") == ["seed 1 not run", "seed 1 not run"]
+    assert "Not run: sgd (seed 1); adam (seed 1)" in report.text
+    summary = read_summary(folder)
+    assert summary["interrupted"] is True and summary["not_run"] == {"sgd": [1], "adam": [1]}
     assert "interrupted" in capsys.readouterr().err
 
 

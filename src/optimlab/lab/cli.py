@@ -3,6 +3,7 @@
     optimlab compare                                  # digits-mlp, 5 optimizers x 3 seeds
     optimlab compare --task digits-cnn --optimizers sgd "adam:lr=3e-4,bias_correction=false"
     optimlab sweep --task digits-mlp --optimizers sgd adam
+    optimlab sweep --optimizers adam adamw --weight-decays 0 1e-4 1e-3 1e-2 1e-1
     optimlab trajectories --gif
     optimlab tasks
     optimlab optimizers
@@ -49,6 +50,13 @@ def warmup_value(text: str) -> int | float:
         return int(text)
     except ValueError:
         return float(text)
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is invalid; valid: a number >= 0")
+    return value
 
 
 def clip_value(text: str) -> float:
@@ -104,9 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the grid's ends (default: the task's)")
     sweep.add_argument("--per-decade", type=positive_int, default=2,
                        help="grid points per decade (default: 2, i.e. 1, 3, 10, ...)")
+    sweep.add_argument("--weight-decays", nargs="+", type=non_negative_float, metavar="λ",
+                       help="also sweep the weight decay over these values: an lr × λ "
+                            "heatmap per optimizer (e.g. adam adamw: L2 vs decoupled)")
     paths = commands.add_parser("trajectories", help="optimizer paths over 2-D surfaces")
     paths.add_argument("--optimizers", nargs="+", metavar="SPEC",
-                       help="optimizer specs (default: sgd momentum adagrad rmsprop adam)")
+                       help="optimizer specs (default: the surfaces' list in `optimlab "
+                            "tasks`: sgd momentum adagrad rmsprop adam)")
     paths.add_argument("--surfaces", nargs="+", choices=["ravine", "rosenbrock"],
                        default=["ravine", "rosenbrock"], help="which surfaces")
     paths.add_argument("--steps", type=positive_int, help="steps (default: each surface's)")

@@ -12,16 +12,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from optimlab.lab.api import resolve_settings, resolve_specs
 from optimlab.lab.report import new_run_folder
-from optimlab.lab.runner import run_all
-from optimlab.lab.specs import NAMED, describe_key, valid_keys
+from optimlab.lab.runner import check_specs, run_all
+from optimlab.lab.specs import NAMED, TORCH_FLAGS, TRAINING_KEYS, describe_key, valid_keys
 from optimlab.lab.sweep import lr_grid, sweep, sweep_specs
-from optimlab.lab.tables import Table, compare_table, number, sweep_table, trajectory_table
+from optimlab.lab.tables import (
+    Table,
+    compare_table,
+    number,
+    plural,
+    sweep_table,
+    trajectory_table,
+)
 from optimlab.lab.tasks import GENERIC_LRS, TASKS, get_task
-from optimlab.lab.trajectories import DEFAULT_OPTIMIZERS, trajectories
+from optimlab.lab.trajectories import trajectories
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
@@ -60,11 +65,12 @@ def compare_command(arguments: argparse.Namespace) -> int:
                                     seeds=arguments.seeds, batch_size=arguments.batch_size,
                                     schedule=arguments.schedule, warmup=arguments.warmup,
                                     clip=arguments.clip)
+        check_specs(specs, settings)
         return task, specs, settings, new_run_folder(arguments.out, task.name)
 
     task, specs, settings, folder = checked(prepare)
-    print(f"optimlab compare: {task.name}, {len(specs)} optimizers × {len(settings.seeds)} "
-          f"seeds × {settings.steps} steps")
+    print(f"optimlab compare: {task.name}, {plural(len(specs), 'optimizer')} × "
+          f"{plural(len(settings.seeds), 'seed')} × {settings.steps} steps")
     results = run_all(task, specs, settings, progress=progress(arguments))
     results.write_report(folder=folder)
     return finish(folder, [compare_table(results)], results.interrupted)
@@ -79,24 +85,30 @@ def sweep_command(arguments: argparse.Namespace) -> int:
         low, high = arguments.lr_range or task.lr_range
         lrs = sorted(set(arguments.lrs)) if arguments.lrs else lr_grid(
             low, high, arguments.per_decade)
-        sweep_specs(specs, lrs)  # refuses a spec that sets lr itself
+        # refuses a spec that sets lr (or λ) itself
+        check_specs(sweep_specs(specs, lrs, arguments.weight_decays), settings)
         return task, specs, settings, lrs, new_run_folder(arguments.out, f"sweep-{task.name}")
 
     task, specs, settings, lrs, folder = checked(prepare)
-    print(f"optimlab sweep: {task.name}, {len(specs)} optimizers × {len(lrs)} lrs × "
-          f"{len(settings.seeds)} seed(s) × {settings.steps} steps")
-    done = sweep(task, specs, lrs, settings, progress=progress(arguments))
+    decays = arguments.weight_decays
+    grid = f"{plural(len(set(decays)), 'weight decay')} × " if decays else ""
+    print(f"optimlab sweep: {task.name}, {plural(len(specs), 'optimizer')} × {grid}"
+          f"{plural(len(lrs), 'lr')} × {plural(len(settings.seeds), 'seed')} × "
+          f"{settings.steps} steps")
+    done = sweep(task, specs, lrs, settings, progress=progress(arguments),
+                 weight_decays=decays)
     done.write_report(folder=folder)
     return finish(folder, [sweep_table(done)], done.results.interrupted)
 
 
 def trajectories_command(arguments: argparse.Namespace) -> int:
     def prepare():
-        specs = resolve_specs(get_task("ravine"), arguments.optimizers or DEFAULT_OPTIMIZERS)
+        specs = resolve_specs(get_task(arguments.surfaces[0]), arguments.optimizers)
         return specs, new_run_folder(arguments.out, "trajectories")
 
     specs, folder = checked(prepare)
-    print(f"optimlab trajectories: {', '.join(arguments.surfaces)}, {len(specs)} optimizers")
+    print(f"optimlab trajectories: {', '.join(arguments.surfaces)}, "
+          f"{plural(len(specs), 'optimizer')}")
     done = trajectories(specs, arguments.surfaces, arguments.steps,
                         progress=progress(arguments), gif=arguments.gif)
     done.write_report(folder=folder)
@@ -128,11 +140,17 @@ def optimizers_command(arguments: argparse.Namespace) -> int:
     print("\nDefault lrs: a spec's lr=... wins; else the task's lr for the name; "
           "optimlab.lab.compare(..., model=...) tasks use the 'your task' column.")
     print("A spec is a name with options: name:key=value,key=value (pairs as a/b).")
-    print("Options of each class (from its signature and hyperparameter specs):")
+    print("\nHow a spec trains (the lab's options, any optimizer; unset: the comparison's):")
+    for text in TRAINING_KEYS.values():
+        print(f"    {text}")
+    print("\nOptions of each class (from its signature and hyperparameter specs):")
     for cls in dict.fromkeys(named.cls for named in NAMED.values()):
         print(f"\n  {cls.__name__}:")
         for key in valid_keys(cls):
-            print(f"    {describe_key(cls, key)}")
+            if key not in TORCH_FLAGS:
+                print(f"    {describe_key(cls, key)}")
+    print(f"\nAccepted for torch compatibility, never changing the math: "
+          f"{', '.join(TORCH_FLAGS)} (differentiable=true is refused).")
     return 0
 
 
@@ -142,10 +160,8 @@ COMMANDS = {"compare": compare_command, "sweep": sweep_command,
 
 
 def run(arguments: argparse.Namespace) -> int:
-    """Run the parsed command; bad input becomes one line on stderr and status 2."""
-    # The lab's models are tiny: one thread is fastest, and a second one, spinning while
-    # other processes hold the cores, can make a step many times slower.
-    torch.set_num_threads(1)
+    """Run the parsed command; bad input becomes one line on stderr and status 2 (the
+    runner sets torch's threads for training: ``run_all(threads=1)``)."""
     try:
         return COMMANDS[arguments.command](arguments)
     except UsageError as error:

@@ -91,3 +91,19 @@ def text_corpus(heldout_fraction: float = 0.1) -> Corpus:
     ids = torch.tensor([index[char] for char in text], dtype=torch.long)
     cut = int(len(ids) * (1 - heldout_fraction))
     return Corpus(alphabet, ids[:cut], ids[cut:])
+
+
+# --- chance: the score of a model that ignores its inputs -----------------------------------
+
+
+def majority_fraction(targets: Tensor) -> float:
+    """The accuracy of always answering the most common class."""
+    return torch.bincount(targets.long()).max().item() / len(targets)
+
+
+def unigram_bits(corpus: Corpus) -> float:
+    """Held-out bits per character of predicting the training text's character
+    frequencies (add-one smoothed): what a model learns before it reads any context."""
+    counts = torch.bincount(corpus.train_ids, minlength=len(corpus.alphabet)).double() + 1
+    bits = -torch.log2(counts / counts.sum())
+    return bits[corpus.heldout_ids].mean().item()

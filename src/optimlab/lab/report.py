@@ -87,7 +87,8 @@ body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto;
 h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
-th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+th { background: #f3f3f3; }
+td:first-child, th:first-child, td.text, th.text { text-align: left; }
 tr.flagged td { background: #fde8e8; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; height: auto; }
 figcaption, .caption { color: #555; font-size: 0.9em; }
@@ -96,11 +97,25 @@ dt { font-weight: 600; } dd { margin: 0; }
 """
 
 
+def is_text(cell: str) -> bool:
+    """Words, not a number: left-aligned (numbers align right, the table's default)."""
+    return re.match(r"^[\d—−+.-]", cell) is None
+
+
+def cell_html(cell: str, tag: str = "td", text: bool | None = None) -> str:
+    text = is_text(cell) if text is None else text
+    return f"<{tag} class=\"text\">{html.escape(cell)}</{tag}>" if text else \
+        f"<{tag}>{html.escape(cell)}</{tag}>"
+
+
 def table_html(table: Table) -> str:
-    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in table.header)
+    # a header is aligned as its column's first cell
+    first = table.rows[0] if table.rows else table.header
+    head = "".join(cell_html(cell, "th", is_text(below))
+                   for cell, below in zip(table.header, first, strict=True))
     body = "".join(
         ("<tr class=\"flagged\">" if flag else "<tr>")
-        + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+        + "".join(cell_html(cell) for cell in row) + "</tr>"
         for row, flag in zip(table.rows, table.flagged, strict=True))
     title = f"<h3>{html.escape(table.title)}</h3>" if table.title else ""
     return (f"{title}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -154,8 +169,9 @@ def write_json(path: Path, content: dict) -> None:
     path.write_text(json.dumps(content, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def environment_facts() -> list[tuple[str, str]]:
+def environment_facts(threads: int | None = None) -> list[tuple[str, str]]:
+    """Versions and machine; ``threads``: torch's threads while training (default: now)."""
     return [("optimlab", optimlab.__version__), ("torch", torch.__version__),
             ("python", platform.python_version()), ("machine", platform.machine()),
-            ("threads", str(torch.get_num_threads())),
+            ("torch threads", str(threads or torch.get_num_threads())),
             ("written", time.strftime("%Y-%m-%d %H:%M:%S"))]

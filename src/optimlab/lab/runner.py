@@ -3,21 +3,33 @@
 It writes nothing and prints nothing but the progress bar: it returns ``Results`` (runs
 made of records, see records.py) for the report to draw. A run whose loss turns non-finite
 is stopped and recorded as diverged at that step; the others go on. Ctrl-C stops the
-comparison and returns the runs that finished, marked as interrupted.
+comparison and returns what was done: the runs that finished, and the one it stopped,
+with its steps so far, marked interrupted.
+
+Timing is made fair to the first optimizer: before the timed runs, each spec trains
+``Settings.untimed_steps`` steps on a throwaway copy of the problem (the first steps of
+anything pay torch's one-time costs: lazy initialisation, allocation, kernel selection).
+The runs then go seed by seed, every spec in turn, so that a machine whose speed drifts
+weighs on every spec alike. The optimizer's own ``step()`` is timed apart from the
+forward and backward passes.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 from tqdm.auto import tqdm
 
 import optimlab
+from optimlab.hyperparameters import ArgumentError
 from optimlab.lab.problems import Problem
 from optimlab.lab.records import DIVERGED, FINISHED, Run
 from optimlab.lab.results import Results
@@ -32,9 +44,9 @@ class Settings:
     The training loss is logged ``log_points`` times per run (the mean over the steps
     since the last point, so no step goes unseen), with the lr and the gradient norm
     (the mean over the interval when clipping, else measured at the logged step); the
-    evaluation metrics
-    ``eval_points`` times, plus once before the first step. ``eval_points=None``
-    evaluates after every step (the trajectories need every position).
+    evaluation metrics ``eval_points`` times, plus once before the first step.
+    ``eval_points=None`` evaluates after every step (the trajectories need every
+    position). ``untimed_steps``: the warm-up of each spec before its timed runs.
     """
 
     steps: int
@@ -43,19 +55,18 @@ class Settings:
     training: Training = field(default_factory=Training)
     log_points: int = 200
     eval_points: int | None = 20
+    untimed_steps: int = 5
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} is invalid; valid: >= 1")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} is invalid; valid: an integer >= 1")
         if not self.seeds:
-            raise ValueError("seeds is empty; valid: at least one seed")
-        clip = self.training.clip
-        if clip is not None and not clip > 0:
-            raise ValueError(f"clip={clip!r} is invalid; valid: a max gradient norm > 0, or "
-                             "None for no clipping")
-        # refuse a bad schedule or warmup now, before any training
-        optimlab.schedules.get(self.training.schedule, self.steps, self.training.warmup)
+            raise ValueError("seeds is empty; valid: at least one seed (seeds=3: 0, 1, 2)")
+        if self.untimed_steps < 0:
+            raise ValueError(f"untimed_steps={self.untimed_steps} is invalid; valid: >= 0")
+        check_training(self.training, self.steps)  # refuse a bad schedule before training
 
     @property
     def log_every(self) -> int:
@@ -72,6 +83,167 @@ class Settings:
         return step % self.eval_every == 0 or step == self.steps
 
 
+def check_training(training: Training, steps: int, who: str = "") -> None:
+    """ValueError, naming the bad option and its valid values, for a training the
+    recipe would refuse (``who`` prefixes the message: the spec that set it)."""
+    prefix = f"{who}: " if who else ""
+    clip = training.clip
+    if clip is not None and not clip > 0:
+        raise ValueError(f"{prefix}clip={clip!r} is invalid; valid: a max gradient norm > 0, "
+                         "or None for no clipping")
+    try:
+        optimlab.schedules.get(training.schedule, steps, training.warmup)
+    except ArgumentError as error:
+        # the schedules' messages name their function (schedules.get: ...); a user named
+        # an option, not a function
+        raise ValueError(prefix + re.sub(r"^schedules\.\w+: ", "", str(error))) from None
+
+
+def training_of(spec: OptimizerSpec, settings: Settings) -> Training:
+    """The spec's training: the comparison's, with the spec's own schedule, warmup and
+    clip (clip=0: none) on top."""
+    return settings.training.updated(spec.training)
+
+
+def check_specs(specs: Sequence[OptimizerSpec], settings: Settings) -> None:
+    """Refuse, before any training, a spec whose own training options do not fit the
+    settings (``adamw:warmup=500`` in a 300-step run)."""
+    for spec in specs:
+        if spec.training:
+            check_training(training_of(spec, settings), settings.steps,
+                           f"optimizer spec {spec.label!r}")
+
+
+def build_training(task: Task, spec: OptimizerSpec, problem: Problem, steps: int,
+                   training: Training) -> tuple[torch.optim.Optimizer, LRScheduler]:
+    """The spec's optimizer and its lr scheduler, from ``optimlab.recipe``.
+
+    The lr and weight decay are the spec's (its overrides, else the task's lr, else the
+    class's defaults); the schedule and warmup ``training``'s. With ``decay_groups`` the
+    parameters are split by ``optimlab.param_groups`` so that biases and norms do not
+    decay; otherwise they form one group.
+    """
+    keywords = spec.keywords(task.default_lr(spec.family))
+    resolved = spec.resolved(task.default_lr(spec.family))
+    lr, weight_decay = resolved["lr"], resolved.get("weight_decay", 0.0)
+    model = problem.model
+    groups = (optimlab.param_groups(model, weight_decay) if training.decay_groups
+              else [{"params": list(model.parameters())}])
+    options = {k: v for k, v in keywords.items() if k not in ("lr", "weight_decay")}
+    return optimlab.recipe(groups, lr=lr, weight_decay=weight_decay, total_steps=steps,
+                           warmup=training.warmup, schedule=training.schedule,
+                           optimizer=spec.cls, **options)
+
+
+class Step(NamedTuple):
+    """One training step: the batch loss, the gradient norm before clipping (nan when not
+    measured), whether the run diverged, and the seconds ``optimizer.step()`` took."""
+
+    loss: float
+    grad_norm: float
+    diverged: bool
+    step_seconds: float
+
+
+def train_step(problem: Problem, optimizer: torch.optim.Optimizer, scheduler: LRScheduler,
+               clip: float | None, measure: bool) -> Step:
+    """One step. The norm comes from ``optimlab.clip_grad_norm``: on every step when
+    clipping, else (max_norm=inf: measure only) when ``measure`` asks for it — it costs as
+    much as a small model's optimizer step. A non-finite loss ends the run without
+    stepping; so does an optimizer that refuses a non-finite gradient
+    (``nonfinite="raise"``)."""
+    loss = problem.loss(problem.next_batch())
+    value = loss.item()
+    if not math.isfinite(value):
+        return Step(value, math.nan, True, 0.0)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = math.nan
+    if clip is not None or measure:
+        grad_norm = optimlab.clip_grad_norm(optimizer, math.inf if clip is None else clip)
+    started = time.perf_counter()
+    try:
+        optimizer.step()
+    except FloatingPointError:
+        return Step(value, grad_norm, True, time.perf_counter() - started)
+    step_seconds = time.perf_counter() - started
+    scheduler.step()
+    return Step(value, grad_norm, False, step_seconds)
+
+
+def engines_of(optimizer: torch.optim.Optimizer) -> tuple[dict[str, int] | None, str]:
+    """(engine name -> tensors it stepped in the last step, as the optimizer reports it,
+    or None; the engine asked for: ``auto``..., or ``torch.optim`` for torch's classes)."""
+    requested = getattr(optimizer, "engine", None) or "torch.optim"
+    used = getattr(optimizer, "engines_used", None)
+    return (dict(used()) if callable(used) else None), str(requested)
+
+
+def scores(problem: Problem) -> dict[str, float]:
+    """The problem's evaluation, plus the L2 norm of all parameters (weight decay's
+    effect)."""
+    with torch.no_grad():
+        norms = [p.detach().norm() for p in problem.model.parameters()]
+        total = torch.linalg.vector_norm(torch.stack(norms)).item() if norms else 0.0
+    return {**problem.evaluate(), "param_norm": total}
+
+
+def train(task: Task, spec: OptimizerSpec, seed: int, settings: Settings,
+          advance: Callable[[int], object] = lambda steps: None,
+          runs: list[Run] | None = None) -> Run:
+    """Train one (spec, seed) run and return its records; ``advance(n)`` is told of every
+    ``n`` steps done (the progress bar). With ``runs``, the run is appended to it before
+    its first step, so that an interruption keeps the steps done."""
+    problem = task.make(seed, settings.batch_size)
+    training = training_of(spec, settings)
+    optimizer, scheduler = build_training(task, spec, problem, settings.steps, training)
+    run = Run(task.name, spec.label, seed, lr=scheduler.base_lrs[0])
+    run.engines, run.engine_requested = engines_of(optimizer)
+    if runs is not None:
+        runs.append(run)
+    run.add(0, 0.0, scores(problem))
+    clock, losses, norms = Stopwatch(), [], []
+    for step in range(1, settings.steps + 1):
+        lr = optimizer.param_groups[0]["lr"]
+        logged = settings.is_log_step(step)
+        with clock:
+            done = train_step(problem, optimizer, scheduler, training.clip, measure=logged)
+        losses.append(done.loss)
+        if not math.isnan(done.grad_norm):
+            norms.append(done.grad_norm)
+        run.steps_done, run.train_time = step, clock.elapsed
+        run.step_time += done.step_seconds
+        advance(1)
+        if done.diverged:
+            run.add(step, clock.elapsed, {"train_loss": done.loss, "grad_norm": done.grad_norm})
+            run.status, run.diverged_at = DIVERGED, step
+            advance(settings.steps - step)
+            return run
+        if logged:
+            run.add(step, clock.elapsed, {"train_loss": sum(losses) / len(losses), "lr": lr,
+                                          "grad_norm": sum(norms) / len(norms) if norms
+                                          else math.nan})
+            losses, norms = [], []
+            run.engines = engines_of(optimizer)[0]
+        if settings.is_eval_step(step):
+            run.add(step, clock.elapsed, scores(problem))
+    run.status = FINISHED
+    return run
+
+
+def warm_up(task: Task, spec: OptimizerSpec, settings: Settings) -> None:
+    """``settings.untimed_steps`` steps of ``spec`` on a throwaway problem, untimed: the
+    one-time costs of a first step land here instead of in the first timed run."""
+    if settings.untimed_steps == 0:
+        return
+    problem = task.make(settings.seeds[0], settings.batch_size)
+    training = training_of(spec, settings)
+    optimizer, scheduler = build_training(task, spec, problem, settings.steps, training)
+    for _ in range(settings.untimed_steps):
+        if train_step(problem, optimizer, scheduler, training.clip, measure=True).diverged:
+            return
+
+
 class Stopwatch:
     """Training time only: the clock runs inside ``with stopwatch:`` blocks."""
 
@@ -86,115 +258,47 @@ class Stopwatch:
         self.elapsed += time.perf_counter() - self._start
 
 
-def build_training(task: Task, spec: OptimizerSpec, problem: Problem,
-                   settings: Settings) -> tuple[torch.optim.Optimizer, LRScheduler]:
-    """The spec's optimizer and its lr scheduler, from ``optimlab.recipe``.
-
-    The lr and weight decay are the spec's (its overrides, else the task's lr, else the
-    class's defaults); the schedule and warmup the settings'. With ``decay_groups`` the
-    parameters are split by ``optimlab.param_groups`` so that biases and norms do not
-    decay; otherwise they form one group.
-    """
-    keywords = spec.keywords(task.default_lr(spec.name))
-    probe = spec.build([torch.nn.Parameter(torch.ones(1))], task.default_lr(spec.name))
-    resolved = probe.defaults  # what the class makes of the spec, its presets included
-    lr, weight_decay = resolved["lr"], resolved["weight_decay"]
-    model = problem.model
-    groups = (optimlab.param_groups(model, weight_decay) if settings.training.decay_groups
-              else [{"params": list(model.parameters())}])
-    options = {k: v for k, v in keywords.items() if k not in ("lr", "weight_decay")}
-    return optimlab.recipe(groups, lr=lr, weight_decay=weight_decay,
-                           total_steps=settings.steps, warmup=settings.training.warmup,
-                           schedule=settings.training.schedule, optimizer=spec.cls, **options)
-
-
-def train_step(problem: Problem, optimizer: torch.optim.Optimizer, scheduler: LRScheduler,
-               clip: float | None, measure: bool) -> tuple[float, float, bool]:
-    """One step: (batch loss, gradient norm before clipping, whether it diverged).
-
-    The norm comes from ``optimlab.clip_grad_norm``: on every step when clipping, else
-    (max_norm=inf: measure only) when ``measure`` asks for it — it costs as much as a
-    small model's optimizer step. A non-finite loss ends the run without stepping; so does
-    an optimizer that refuses a non-finite gradient (``nonfinite="raise"``).
-    """
-    loss = problem.loss(problem.next_batch())
-    value = loss.item()
-    if not math.isfinite(value):
-        return value, math.nan, True
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    grad_norm = math.nan
-    if clip is not None or measure:
-        grad_norm = optimlab.clip_grad_norm(optimizer, math.inf if clip is None else clip)
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``count`` inside the block (None: as they are)."""
+    before = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
     try:
-        optimizer.step()
-    except FloatingPointError:
-        return value, grad_norm, True
-    scheduler.step()
-    return value, grad_norm, False
-
-
-def scores(problem: Problem) -> dict[str, float]:
-    """The problem's evaluation, plus the L2 norm of all parameters (weight decay's
-    effect)."""
-    with torch.no_grad():
-        norms = [p.detach().norm() for p in problem.model.parameters()]
-        total = torch.linalg.vector_norm(torch.stack(norms)).item() if norms else 0.0
-    return {**problem.evaluate(), "param_norm": total}
-
-
-def train(task: Task, spec: OptimizerSpec, seed: int, settings: Settings,
-          advance: Callable[[int], object] = lambda steps: None) -> Run:
-    """Train one (spec, seed) run and return its records; ``advance(n)`` is told of every
-    ``n`` steps done (the progress bar)."""
-    problem = task.make(seed, settings.batch_size)
-    optimizer, scheduler = build_training(task, spec, problem, settings)
-    run = Run(task.name, spec.label, seed, lr=scheduler.base_lrs[0])
-    run.add(0, 0.0, scores(problem))
-    clock, losses, norms = Stopwatch(), [], []
-    for step in range(1, settings.steps + 1):
-        lr = optimizer.param_groups[0]["lr"]
-        logged = settings.is_log_step(step)
-        with clock:
-            loss, grad_norm, diverged = train_step(problem, optimizer, scheduler,
-                                                   settings.training.clip, measure=logged)
-        losses.append(loss)
-        if not math.isnan(grad_norm):
-            norms.append(grad_norm)
-        run.steps_done, run.train_time = step, clock.elapsed
-        advance(1)
-        if diverged:
-            run.add(step, clock.elapsed, {"train_loss": loss, "grad_norm": grad_norm})
-            run.status, run.diverged_at = DIVERGED, step
-            advance(settings.steps - step)
-            return run
-        if logged:
-            run.add(step, clock.elapsed, {"train_loss": sum(losses) / len(losses), "lr": lr,
-                                          "grad_norm": sum(norms) / len(norms) if norms
-                                          else math.nan})
-            losses, norms = [], []
-        if settings.is_eval_step(step):
-            run.add(step, clock.elapsed, scores(problem))
-    run.status = FINISHED
-    return run
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def run_all(task: Task, specs: Sequence[OptimizerSpec], settings: Settings,
-            progress: bool | None = None) -> Results:
+            progress: bool | None = None, threads: int | None = 1) -> Results:
     """Train every spec with every seed. ``progress=None`` shows the bar on a terminal.
 
-    Ctrl-C (KeyboardInterrupt) ends the comparison: the runs that finished are returned,
-    with ``results.interrupted`` set, so that their report can still be written.
+    ``threads``: torch's intra-op threads while training. The default, 1, is the fastest
+    for the lab's small models: a second thread, spinning while other processes hold the
+    cores, can make a step many times slower. None leaves torch's setting.
+
+    Ctrl-C (KeyboardInterrupt) ends the comparison: the runs done so far are returned
+    (the one stopped marked interrupted, with its steps), with ``results.interrupted``
+    set, so that their report can still be written.
     """
+    check_specs(specs, settings)
     results = Results(task, list(specs), settings)
     total = len(specs) * len(settings.seeds) * settings.steps
     bar = tqdm(total=total, unit="step", disable=(None if progress is None else not progress),
                desc=task.name, leave=False)
     try:
-        for spec in specs:
+        with torch_threads(threads):
+            results.threads = torch.get_num_threads()
+            for spec in specs:
+                bar.set_postfix_str(f"{spec.label} warm-up")
+                warm_up(task, spec, settings)
+            # seed by seed, every spec in turn: a machine that slows down or speeds up
+            # during the comparison (other processes) weighs on every spec alike
             for seed in settings.seeds:
-                bar.set_postfix_str(f"{spec.label} seed {seed}")
-                results.runs.append(train(task, spec, seed, settings, bar.update))
+                for spec in specs:
+                    bar.set_postfix_str(f"{spec.label} seed {seed}")
+                    train(task, spec, seed, settings, bar.update, runs=results.runs)
     except KeyboardInterrupt:
         results.interrupted = True
     finally:

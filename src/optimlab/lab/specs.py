@@ -5,6 +5,7 @@
     sgd:momentum=0.9,nesterov=true
     adamw:betas=0.9/0.95,weight_decay_form=independent,weight_decay=1e-4
     rmsprop:eps_placement=inside,engine=reference
+    adamw:schedule=constant,warmup=0   the lab's training options, per spec
 
 The valid keys and how to read each value are not listed here: they come from the
 optimizer class itself, so an option added to the core is reachable the day it lands.
@@ -14,6 +15,11 @@ the class's ``specs`` entry for that key (``Range`` -> a number, ``Pair`` -> ``a
 ``preset`` and ``engine``, by the type of the keyword's default. A probe optimizer is then
 built on a one-element tensor, so a value the class refuses is refused here, before any
 training starts, with the class's own message (it names the valid range).
+
+Three keys are the lab's, not the optimizer's: ``schedule``, ``warmup`` and ``clip`` set
+how this spec trains (``optimlab.recipe``), so that one comparison can hold warmup vs
+none or cosine vs constant. The Python API also takes optimizer classes
+(``torch.optim.Adam``, ``optimlab.AdamW``) as specs (``spec_of_class``).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ import torch
 
 from optimlab import SGD, Adagrad, Adam, AdamW, ArgumentError, Optimizer, RMSprop, engines
 from optimlab.hyperparameters import Choice, Pair, Range
+from optimlab.optimizer import NONFINITE_POLICIES
+from optimlab.schedules import SCHEDULES
 
 
 class SpecError(ValueError):
@@ -42,6 +50,8 @@ class NamedOptimizer:
     description: str
 
 
+# The names users type. The lab looks a name up only through ``named`` (below), so that this
+# table can become a view of the core's optimizer registry when it lands.
 NAMED: dict[str, NamedOptimizer] = {
     "sgd": NamedOptimizer(SGD, {}, "plain SGD: θ ← θ − η g"),
     "momentum": NamedOptimizer(SGD, {"momentum": 0.9}, "SGD with heavy-ball momentum 0.9"),
@@ -53,10 +63,26 @@ NAMED: dict[str, NamedOptimizer] = {
     "adamw": NamedOptimizer(AdamW, {}, "AdamW: Adam with decoupled weight decay 0.01"),
 }
 
+
+
+def named(name: str) -> NamedOptimizer:
+    """The optimizer a user's name stands for; SpecError listing the names otherwise."""
+    if name not in NAMED:
+        raise _unknown_name(name)
+    return NAMED[name]
+
+
 # Constructor-only keywords whose valid values live elsewhere than in ``specs``; used to
 # describe them only (the probe optimizer checks them).
 KEYWORD_CHOICES = {"preset": lambda cls: tuple(cls.presets),
-                   "engine": lambda cls: tuple(engines.ENGINES)}
+                   "engine": lambda cls: tuple(engines.ENGINES),
+                   "nonfinite": lambda cls: tuple(NONFINITE_POLICIES)}
+# torch's execution flags: accepted for compatibility, they never change the math
+TORCH_FLAGS = ("foreach", "fused", "capturable", "differentiable")
+# The lab's own keys: how a spec trains, not how its optimizer steps.
+TRAINING_KEYS = {"schedule": f"schedule in {{{', '.join(SCHEDULES)}}}",
+                 "warmup": "warmup=a fraction of the steps (0.1) or a number of steps (100)",
+                 "clip": "clip=a max gradient norm > 0, or 0 for no clipping"}
 TRUE_WORDS = {"true", "yes", "on", "1"}
 FALSE_WORDS = {"false", "no", "off", "0"}
 
@@ -77,40 +103,67 @@ def value_text(value: Any) -> str:
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    """A parsed spec: which optimizer, with which keyword overrides.
+    """A parsed spec: which optimizer, with which keyword overrides, trained how.
 
     ``name`` is the user's name (``momentum``), ``overrides`` the keywords passed to the
-    class on top of the name's own; ``label`` is the canonical text, used in reports.
+    class on top of the name's own, ``training`` the lab's per-spec options (``schedule``,
+    ``warmup``, ``clip``; unset: the comparison's). ``label`` is the canonical text, used
+    in reports. ``optimizer_class`` is set for a class given as is (``spec_of_class``):
+    then ``name`` is the class's dotted name and no name's overrides apply.
     """
 
     name: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    optimizer_class: type[torch.optim.Optimizer] | None = None
 
     @property
-    def cls(self) -> type[Optimizer]:
-        return NAMED[self.name].cls
+    def cls(self) -> type[torch.optim.Optimizer]:
+        return self.optimizer_class or named(self.name).cls
+
+    @property
+    def family(self) -> str | None:
+        """The lab name whose task lr and colour this spec takes (``adam`` for
+        ``torch.optim.Adam``); None for a class the lab does not know."""
+        if self.optimizer_class is None:
+            return self.name
+        guess = self.optimizer_class.__name__.lower()
+        return guess if guess in NAMED and not NAMED[guess].overrides else None
 
     @property
     def label(self) -> str:
-        if not self.overrides:
+        options = {**self.overrides, **self.training}
+        if not options:
             return self.name
-        pairs = ",".join(f"{key}={value_text(v)}" for key, v in self.overrides.items())
+        pairs = ",".join(f"{key}={value_text(v)}" for key, v in options.items())
         return f"{self.name}:{pairs}"
 
     def keywords(self, default_lr: float | None = None) -> dict[str, Any]:
         """The constructor keywords: the name's, then the task's lr, then the user's."""
-        keywords = dict(NAMED[self.name].overrides)
+        keywords = {} if self.optimizer_class else dict(named(self.name).overrides)
         if default_lr is not None:
             keywords["lr"] = default_lr
         return {**keywords, **self.overrides}
 
-    def build(self, params: Any, default_lr: float | None = None) -> Optimizer:
+    def build(self, params: Any, default_lr: float | None = None) -> torch.optim.Optimizer:
         """The optimizer over ``params`` (tensors or param-group dicts)."""
         return self.cls(params, **self.keywords(default_lr))
 
+    def resolved(self, default_lr: float | None = None) -> dict[str, Any]:
+        """What the class makes of the spec (its presets and defaults included): every
+        hyperparameter but torch's execution flags, then the preset, engine and
+        non-finite policy of an optimlab optimizer."""
+        probe = self.build([torch.nn.Parameter(torch.ones(1))], default_lr)
+        resolved = {k: v for k, v in probe.defaults.items() if k not in TORCH_FLAGS}
+        for extra in ("preset", "engine", "nonfinite"):
+            if hasattr(probe, extra):
+                resolved[extra] = getattr(probe, extra)
+        return resolved
+
     def with_overrides(self, **overrides: Any) -> OptimizerSpec:
         """This spec with more overrides (the sweep sets ``lr`` this way)."""
-        return OptimizerSpec(self.name, {**self.overrides, **overrides})
+        return OptimizerSpec(self.name, {**self.overrides, **overrides}, dict(self.training),
+                             self.optimizer_class)
 
 
 def valid_keys(cls: type[Optimizer]) -> dict[str, inspect.Parameter]:
@@ -192,6 +245,23 @@ def convert(cls: type[Optimizer], key: str, text: str) -> Any:
     return _guess(valid_keys(cls)[key].default, text)
 
 
+def _training_value(key: str, text: str) -> Any:
+    """A training option's value; ValueError with the reason if unreadable."""
+    if key == "schedule":
+        if text.lower() not in SCHEDULES:
+            raise ValueError(f"not one of {{{', '.join(SCHEDULES)}}}")
+        return text.lower()
+    if key == "warmup":  # '100' is a number of steps, '0.1' a fraction of them
+        value = int(text) if text.isdigit() else _number(text)
+        if not value >= 0:
+            raise ValueError("not >= 0")
+        return value
+    value = _number(text)  # clip
+    if not value >= 0:
+        raise ValueError("not >= 0")
+    return value
+
+
 def _unknown_name(name: str) -> SpecError:
     close = difflib.get_close_matches(name, NAMED, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -199,7 +269,7 @@ def _unknown_name(name: str) -> SpecError:
 
 
 def _unknown_key(text: str, name: str, key: str, cls: type[Optimizer]) -> SpecError:
-    keys = list(valid_keys(cls))
+    keys = [*valid_keys(cls), *TRAINING_KEYS]
     close = difflib.get_close_matches(key, keys, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return SpecError(f"optimizer spec {text!r}: {name} has no option {key!r}{hint}; "
@@ -211,24 +281,27 @@ def parse_spec(text: str) -> OptimizerSpec:
     text = text.strip()
     name, _, options = text.partition(":")
     name = name.strip().lower()
-    if name not in NAMED:
-        raise _unknown_name(name)
-    cls = NAMED[name].cls
+    cls = named(name).cls
     overrides: dict[str, Any] = {}
+    training: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in options.split(","))):
         key, equals, raw = (piece.strip() for piece in item.partition("="))
         if not equals or not raw:
             raise SpecError(f"optimizer spec {text!r}: {item!r} is not key=value")
-        if key not in valid_keys(cls):
+        if key not in valid_keys(cls) and key not in TRAINING_KEYS:
             raise _unknown_key(text, name, key, cls)
-        if key in overrides:
+        if key in overrides or key in training:
             raise SpecError(f"optimizer spec {text!r}: {key} is given twice")
         try:
-            overrides[key] = convert(cls, key, raw)
+            if key in TRAINING_KEYS:
+                training[key] = _training_value(key, raw)
+            else:
+                overrides[key] = convert(cls, key, raw)
         except ValueError as error:
+            valid = TRAINING_KEYS.get(key) or describe_key(cls, key)
             raise SpecError(f"optimizer spec {text!r}: {key}={raw!r} is {error}; valid: "
-                            f"{describe_key(cls, key)}") from None
-    spec = OptimizerSpec(name, overrides)
+                            f"{valid}") from None
+    spec = OptimizerSpec(name, overrides, training)
     check(spec, text)
     return spec
 
@@ -236,12 +309,47 @@ def parse_spec(text: str) -> OptimizerSpec:
 def check(spec: OptimizerSpec, text: str | None = None) -> None:
     """Build ``spec`` on a probe tensor so the class's own checks run now."""
     probe = torch.nn.Parameter(torch.ones(1))
+    # optimlab's classes raise ArgumentError; another class's refusal is as good a reason
+    refused = ArgumentError if spec.optimizer_class is None else (ValueError, TypeError)
     try:
         spec.build([probe])
-    except ArgumentError as error:
+    except refused as error:
         raise SpecError(f"optimizer spec {text or spec.label!r}: {error}") from None
 
 
-def as_spec(item: str | OptimizerSpec) -> OptimizerSpec:
-    """A spec from its text, or the spec itself (the Python API takes both)."""
-    return item if isinstance(item, OptimizerSpec) else parse_spec(item)
+def class_label(cls: type) -> str:
+    """``torch.optim.Adam`` for a class torch.optim exports, else module.QualifiedName."""
+    if getattr(torch.optim, cls.__name__, None) is cls:
+        return f"torch.optim.{cls.__name__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def spec_of_class(cls: type[torch.optim.Optimizer], **overrides: Any) -> OptimizerSpec:
+    """A spec for an optimizer class: optimlab's own classes become their lab name
+    (``optimlab.Adam`` -> ``adam``), any other ``torch.optim.Optimizer`` subclass runs as
+    is (``torch.optim.Adam``), with the task's lr for its namesake when it has one."""
+    for name, entry in NAMED.items():
+        if entry.cls is cls and not entry.overrides:
+            spec = OptimizerSpec(name, overrides)
+            break
+    else:
+        if "weight_decay" not in inspect.signature(cls.__init__).parameters:
+            raise SpecError(f"optimizer class {class_label(cls)} takes no weight_decay; the "
+                            "lab builds every run with optimlab.recipe, which sets it")
+        spec = OptimizerSpec(class_label(cls), overrides, optimizer_class=cls)
+    check(spec)
+    return spec
+
+
+def as_spec(item: str | OptimizerSpec | type[torch.optim.Optimizer]) -> OptimizerSpec:
+    """A spec from its text, an optimizer class, or the spec itself (the Python API takes
+    all three)."""
+    if isinstance(item, OptimizerSpec):
+        return item
+    if isinstance(item, str):
+        return parse_spec(item)
+    if isinstance(item, type) and issubclass(item, torch.optim.Optimizer):
+        return spec_of_class(item)
+    raise SpecError(f"optimizers: {item!r} is not an optimizer spec; valid: a text such as "
+                    "'adam:lr=3e-4', an OptimizerSpec, or a torch.optim.Optimizer subclass "
+                    "(the class, not an instance)")

@@ -36,6 +36,9 @@ from optimlab.lab.problems import (
 from optimlab.lab.surfaces import SURFACES, SurfaceProblem
 
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
+# on the 2-D surfaces AdaGrad's shrinking steps are worth watching; AdamW has no weights to
+# decay there (it would draw Adam's path again)
+SURFACE_OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
 # lrs for a task of your own, where nothing is known about it: the common starting points
 # (torch's own SGD default, 1e-3, is too small to learn anything in a few hundred steps)
 GENERIC_LRS = {"sgd": 0.05, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01,
@@ -69,6 +72,11 @@ class Training:
     clip: float | None = None
     decay_groups: bool = False
 
+    def updated(self, options: Mapping[str, Any]) -> Training:
+        """This training with a spec's own options on top (``clip=0``: no clipping)."""
+        training = replace(self, **options)
+        return replace(training, clip=None) if training.clip == 0 else training
+
 
 @dataclass(frozen=True)
 class Task:
@@ -86,10 +94,16 @@ class Task:
     epoch_steps: Callable[[int], int] | None = None
     loss_label: str = "training loss"
     lr_range: tuple[float, float] = (1e-4, 1.0)
+    chance: Callable[[], float] | None = None
 
-    def default_lr(self, name: str) -> float | None:
+    def default_lr(self, name: str | None) -> float | None:
         """The task's lr for an optimizer name (None: the class's own default)."""
-        return self.lrs.get(name)
+        return self.lrs.get(name) if name else None
+
+    def chance_level(self) -> float | None:
+        """The headline metric of a model that ignores its inputs: the most common class's
+        share, or the bits of the character frequencies (None: unknown)."""
+        return self.chance() if self.chance else None
 
     def steps_for_epochs(self, epochs: float, batch_size: int) -> int:
         if self.epoch_steps is None:
@@ -112,6 +126,18 @@ def _digits_problem(model: Callable[[], nn.Module]) -> Callable[[int, int], Prob
             chunks(split.heldout_inputs, split.heldout_targets),
             nn.functional.cross_entropy, {"accuracy": accuracy})
     return make
+
+
+def _digits_chance() -> float:
+    return datasets.majority_fraction(datasets.digits().heldout_targets)
+
+
+def _sparse_chance() -> float:
+    return datasets.majority_fraction(datasets.sparse_features().heldout_targets)
+
+
+def _text_chance() -> float:
+    return datasets.unigram_bits(datasets.text_corpus())
 
 
 def _digits_epoch(batch_size: int) -> int:
@@ -165,43 +191,48 @@ TASKS: dict[str, Task] = {task.name: task for task in [
          _digits_problem(models.digits_mlp), ACCURACY, steps=400, batch_size=64,
          lrs={"sgd": 0.3, "momentum": 0.1, "nesterov": 0.1, "adagrad": 0.03,
               "rmsprop": 3e-3, "adam": 3e-3, "adamw": 3e-3},
-         epoch_steps=_digits_epoch, loss_label=CROSS_ENTROPY),
+         epoch_steps=_digits_epoch, loss_label=CROSS_ENTROPY, chance=_digits_chance),
     Task("digits-cnn", "handwritten digits (scikit-learn, 8x8), two-conv CNN, accuracy",
          _digits_problem(models.digits_cnn), ACCURACY, steps=400, batch_size=64,
          lrs={"sgd": 0.3, "momentum": 0.03, "nesterov": 0.03, "adagrad": 0.03,
               "rmsprop": 3e-3, "adam": 3e-3, "adamw": 3e-3},
-         epoch_steps=_digits_epoch, loss_label=CROSS_ENTROPY),
+         epoch_steps=_digits_epoch, loss_label=CROSS_ENTROPY, chance=_digits_chance),
     Task("sparse-features", "logistic regression where the informative features are rare "
          "(generated)", _sparse_problem,
          replace(ACCURACY, target=0.8), steps=600, batch_size=32,
          lrs={"sgd": 0.3, "momentum": 0.1, "nesterov": 0.3, "adagrad": 0.3,
               "rmsprop": 0.03, "adam": 0.03, "adamw": 0.03},
          optimizers=("sgd", "momentum", "adagrad", "rmsprop", "adam"),
-         epoch_steps=_sparse_epoch, loss_label="training loss (logistic, nats)"),
+         epoch_steps=_sparse_epoch, loss_label="training loss (logistic, nats)",
+         chance=_sparse_chance),
     Task("char-transformer", "tiny GPT (2 blocks, width 64) on the Python docs text in "
          "pydoc_data.topics; held-out bits per character",
          _text_problem, Metric("heldout_bpc", "held-out bits per character",
                                higher_is_better=False, target=3.5),
-         steps=300, batch_size=16,
+         # 1000 steps: at 300 or 600 a cosine decay ends while the model is still learning
+         # fast and a constant lr wins; from ~1000 on warmup + cosine is at least as good
+         # (docs/seed-claims.md, "The recipe at its best")
+         steps=1000, batch_size=16,
          lrs={"sgd": 1.0, "momentum": 0.5, "nesterov": 0.5, "adagrad": 0.03,
               "rmsprop": 3e-3, "adam": 0.01, "adamw": 0.01},
          optimizers=("momentum", "rmsprop", "adam", "adamw"), lr_range=(3e-4, 1.0),
-         training=Training(schedule="cosine", warmup=0.1, clip=1.0, decay_groups=True),
-         epoch_steps=_text_epoch, loss_label="training loss (nats per character)"),
+         training=Training(schedule="cosine", warmup=0.05, clip=1.0, decay_groups=True),
+         epoch_steps=_text_epoch, loss_label="training loss (nats per character)",
+         chance=_text_chance),
     Task("ravine", "ill-conditioned quadratic (x²/10 + 10y²)/2: steep across, flat along",
          _surface_problem("ravine"),
          Metric("distance", "distance to the minimum", higher_is_better=False, target=1e-2),
          steps=150, batch_size=1,
          lrs={"sgd": 0.18, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.5,
               "rmsprop": 0.1, "adam": 0.3, "adamw": 0.3},
-         loss_label="f(x, y)"),
+         optimizers=SURFACE_OPTIMIZERS, loss_label="f(x, y)"),
     Task("rosenbrock", "Rosenbrock's curved valley (1−x)² + 100(y−x²)², minimum (1, 1)",
          _surface_problem("rosenbrock"),
          Metric("distance", "distance to the minimum", higher_is_better=False, target=1e-2),
          steps=500, batch_size=1,
          lrs={"sgd": 1e-3, "momentum": 1e-3, "nesterov": 1e-3, "adagrad": 0.1,
               "rmsprop": 0.01, "adam": 0.05, "adamw": 0.05},
-         loss_label="f(x, y)"),
+         optimizers=SURFACE_OPTIMIZERS, loss_label="f(x, y)"),
 ]}
 
 
@@ -239,28 +270,38 @@ def custom_task(name: str, model: Callable[[], nn.Module], data: Data, *,
                 metric: MetricFn | None = accuracy, metric_name: str | None = None,
                 higher_is_better: bool = True, target: float | None = None,
                 steps: int = 500, batch_size: int = 64,
-                lrs: Mapping[str, float] | None = None) -> Task:
+                lrs: Mapping[str, float] | None = None, chance: float | None = None) -> Task:
     """A task from your own model factory, data, loss and metric.
 
-    ``data`` and ``heldout`` are each a pair of tensors ``(inputs, targets)`` (the lab
-    shuffles them into batches of ``batch_size``) or a DataLoader yielding such pairs.
-    Without ``heldout`` the scores are computed on the training data. ``metric(outputs,
-    targets) -> float`` is computed over the whole evaluation set; without one, the
-    headline is the evaluation loss. ``model()`` is called after ``torch.manual_seed(seed)``.
-    ``lrs`` maps optimizer names to default lrs (unset: ``GENERIC_LRS``).
+    ``model`` is a function that builds a fresh ``nn.Module`` (a class, or ``lambda:
+    MyNet()``), called after ``torch.manual_seed(seed)`` for each run. ``data`` and
+    ``heldout`` are each a pair of tensors ``(inputs, targets)`` (the lab shuffles them
+    into batches of ``batch_size``) or a DataLoader yielding such pairs. Without
+    ``heldout`` the scores are computed on the training data. ``metric(outputs, targets)
+    -> float`` is computed over the whole evaluation set, named ``metric_name`` (default:
+    the function's name); without one, the headline is the evaluation loss. ``lrs`` maps
+    optimizer names to default lrs (unset: ``GENERIC_LRS``). ``chance``: the metric of a
+    model that ignores its inputs (default: the most common class's share, for the lab's
+    ``accuracy`` on tensors); a sweep marks runs no better as failed.
     """
+    _check_model(model)
     _check_data("data", data)
     if heldout is not None:
         _check_data("heldout", heldout)
     prefix = "heldout" if heldout is not None else "train_set"
-    metric_name = metric_name or getattr(metric, "__name__", "metric")
+    metric_name = metric_name or _function_name(metric)
     evaluation_data = heldout if heldout is not None else data
     metrics = {metric_name: metric} if metric is not None else {}
+    if chance is None and metric is accuracy and _is_tensor_pair(evaluation_data):
+        chance = datasets.majority_fraction(evaluation_data[1])
 
     def make(seed: int, size: int) -> Problem:
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         built = model()
+        if not isinstance(built, nn.Module):
+            raise TypeError(f"model() returned {type(built).__name__}; valid: a function "
+                            "that returns a torch.nn.Module")
         batches = (tensor_batches(*data, size, generator) if _is_tensor_pair(data)
                    else loader_batches(data))
         evaluation = (chunks(*evaluation_data) if _is_tensor_pair(evaluation_data)
@@ -275,4 +316,21 @@ def custom_task(name: str, model: Callable[[], nn.Module], data: Data, *,
                        target) if metric is not None
                 else Metric(f"{prefix}_loss", f"{where} loss", False, target))
     return Task(name, f"your task {name!r}", make, headline, steps, batch_size,
-                {**GENERIC_LRS, **(lrs or {})}, epoch_steps=epoch)
+                {**GENERIC_LRS, **(lrs or {})}, epoch_steps=epoch,
+                chance=None if chance is None else (lambda: chance))
+
+
+def _check_model(model: Any) -> None:
+    if isinstance(model, nn.Module):
+        raise TypeError(f"model= is a {type(model).__name__} instance; valid: a function "
+                        "that builds a fresh model for each run, e.g. model=MyNet (the "
+                        "class) or model=lambda: MyNet(width=64)")
+    if not callable(model):
+        raise TypeError(f"model={model!r} is not callable; valid: a function that returns "
+                        "a torch.nn.Module, e.g. model=lambda: torch.nn.Linear(4, 3)")
+
+
+def _function_name(metric: MetricFn | None) -> str:
+    """A metric's name for labels: its function's name, 'metric' for a lambda."""
+    name = getattr(metric, "__name__", "metric")
+    return "metric" if name == "<lambda>" or not name.isidentifier() else name

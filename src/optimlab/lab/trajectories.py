@@ -23,8 +23,6 @@ from optimlab.lab.specs import OptimizerSpec
 from optimlab.lab.surfaces import SURFACES, SurfaceProblem
 from optimlab.lab.tasks import Task, get_task
 
-DEFAULT_OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
-
 
 def exact_start(task: Task) -> Task:
     """The surface task with every run starting exactly at the start point."""
