@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from lab_checks import read_metrics, read_report, read_summary
 
+import optimlab.lab
 from optimlab.lab import runner
 from optimlab.lab.figures import curves
 from optimlab.lab.records import DIVERGED, FINISHED, INTERRUPTED, Run
@@ -44,7 +45,7 @@ def test_an_interrupted_first_run_keeps_its_steps(monkeypatch, tmp_path: Path) -
     (run,) = results.runs
     assert run.status == INTERRUPTED and run.steps_done == 6
     assert run.series("train_loss")[0] == [1, 2, 3, 4, 5, 6]
-    folder = results.write_report(tmp_path)
+    folder = optimlab.lab.write_report(results, tmp_path)
     metrics = read_metrics(folder)
     assert {int(row["step"]) for row in metrics if row["metric"] == "train_loss"} == set(
         range(1, 7))

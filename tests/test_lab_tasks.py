@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+import optimlab.lab
 from optimlab.lab import compare, runner
 from optimlab.lab.records import DIVERGED, FINISHED, INTERRUPTED
 from optimlab.lab.runner import Settings, run_all, train
@@ -128,7 +129,7 @@ def test_your_own_model_and_tensors(gen: torch.Generator, tmp_path) -> None:
                       batch_size=32, progress=False)
     assert {run.optimizer for run in results.runs} == {"momentum:lr=0.05", "adam:lr=0.01"}
     assert all(run.last("heldout_accuracy") > 0.8 for run in results.runs)
-    folder = results.write_report(tmp_path)
+    folder = optimlab.lab.write_report(results, tmp_path)
     assert (folder / "report.html").is_file() and folder.name.endswith("-blobs")
 
 

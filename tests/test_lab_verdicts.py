@@ -11,6 +11,7 @@ import pytest
 import torch
 from lab_checks import only_folder, read_report, read_summary
 
+import optimlab.lab
 from optimlab.lab import cli, compare
 from optimlab.lab.verdicts import decide, welch_p
 
@@ -71,7 +72,7 @@ def test_a_winner_beyond_noise_is_named(tmp_path: Path) -> None:
                       progress=False)
     assert results.verdict().winner == "momentum"
     assert results.alike() == []
-    folder = results.write_report(tmp_path)
+    folder = optimlab.lab.write_report(results, tmp_path)
     summary = read_summary(folder)
     assert summary["winner"] == "momentum"
     assert "better than every other beyond the seeds' noise" in read_report(folder).text
@@ -80,7 +81,7 @@ def test_a_winner_beyond_noise_is_named(tmp_path: Path) -> None:
 def test_summary_json_and_the_report_show_the_resolved_hyperparameters(tmp_path: Path) -> None:
     results = compare("digits-mlp", ["adam", "adamw", "adamw:schedule=cosine,warmup=2"],
                       steps=4, seeds=1, progress=False)
-    folder = results.write_report(tmp_path)
+    folder = optimlab.lab.write_report(results, tmp_path)
     resolved = read_summary(folder)["hyperparameters"]
     assert resolved["adam"]["weight_decay"] == 0 and resolved["adam"]["lr"] == 3e-3
     assert resolved["adamw"]["weight_decay"] == 0.01

@@ -2,7 +2,8 @@
 
     import optimlab.lab
     results = optimlab.lab.compare("digits-mlp", ["sgd", "momentum", "adam"])
-    results.write_report("runs")
+    print(optimlab.lab.table(results))
+    optimlab.lab.write_report(results, "runs")
 
 Needs the lab extras: ``pip install 'optimlab[lab]'`` (matplotlib, scikit-learn, tqdm).
 Names are imported on first use, so that ``optimlab tasks`` starts fast and a missing
@@ -21,7 +22,8 @@ EXPORTS = {
     "parse_spec": "optimlab.lab.specs", "TASKS": "optimlab.lab.tasks",
     "Metric": "optimlab.lab.tasks", "Task": "optimlab.lab.tasks",
     "Training": "optimlab.lab.tasks", "custom_task": "optimlab.lab.tasks",
-    "get_task": "optimlab.lab.tasks",
+    "get_task": "optimlab.lab.tasks", "write_report": "optimlab.lab.publish",
+    "table": "optimlab.lab.publish",
 }
 __all__ = sorted(EXPORTS)
 

@@ -3,7 +3,7 @@
     import optimlab.lab
     results = optimlab.lab.compare("digits-mlp", ["sgd", "adam:lr=3e-3"], steps=300)
     print(results.summary())
-    results.write_report("runs")      # runs/<timestamp>-digits-mlp/report.html
+    optimlab.lab.write_report(results, "runs")   # runs/<timestamp>-digits-mlp/report.html
 
 or with your own model and data:
 
@@ -107,7 +107,7 @@ def compare(task: str | Task = "digits-mlp",
     and ``optimlab.clip_grad_norm``. Unset options take the task's defaults. ``progress``:
     the bar (None: on a terminal); ``threads``: torch's threads while training (1, as the
     CLI: fastest for small models; None: as they are).
-    ``results.write_report(out)`` writes the same report as the CLI.
+    ``optimlab.lab.write_report(results, out)`` writes the same report as the CLI.
     """
     chosen = resolve_task(task, model, data, heldout, loss, metric, metric_name)
     specs = resolve_specs(chosen, optimizers)

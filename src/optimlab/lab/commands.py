@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.lab.api import resolve_settings, resolve_specs
+from optimlab.lab.publish import write_report
 from optimlab.lab.report import new_run_folder
 from optimlab.lab.runner import check_specs, run_all
 from optimlab.lab.specs import NAMED, TORCH_FLAGS, TRAINING_KEYS, describe_key, valid_keys
@@ -72,7 +73,7 @@ def compare_command(arguments: argparse.Namespace) -> int:
     print(f"optimlab compare: {task.name}, {plural(len(specs), 'optimizer')} × "
           f"{plural(len(settings.seeds), 'seed')} × {settings.steps} steps")
     results = run_all(task, specs, settings, progress=progress(arguments))
-    results.write_report(folder=folder)
+    write_report(results, folder=folder)
     return finish(folder, [compare_table(results)], results.interrupted)
 
 
@@ -97,7 +98,7 @@ def sweep_command(arguments: argparse.Namespace) -> int:
           f"{settings.steps} steps")
     done = sweep(task, specs, lrs, settings, progress=progress(arguments),
                  weight_decays=decays)
-    done.write_report(folder=folder)
+    write_report(done, folder=folder)
     return finish(folder, [sweep_table(done)], done.results.interrupted)
 
 
@@ -111,7 +112,7 @@ def trajectories_command(arguments: argparse.Namespace) -> int:
           f"{plural(len(specs), 'optimizer')}")
     done = trajectories(specs, arguments.surfaces, arguments.steps,
                         progress=progress(arguments), gif=arguments.gif)
-    done.write_report(folder=folder)
+    write_report(done, folder=folder)
     return finish(folder, [trajectory_table(r) for r in done.surfaces.values()],
                   done.interrupted)
 

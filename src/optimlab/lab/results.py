@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optimlab.lab.records import DIVERGED, FINISHED, INTERRUPTED, Run
@@ -13,7 +12,7 @@ from optimlab.lab.tasks import Metric, Task
 from optimlab.lab.verdicts import Likeness, Verdict, alike_pairs, decide
 
 if TYPE_CHECKING:
-    from optimlab.lab.runner import Settings
+    from optimlab.lab.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,8 @@ def summarize(label: str, runs: list[Run], metric: Metric,
 
 @dataclass
 class Results:
-    """Every run of a comparison; ``write_report`` turns them into a run folder."""
+    """Every run of a comparison (data: ``optimlab.lab.write_report(results)`` writes its
+    report, ``optimlab.lab.table(results)`` its table)."""
 
     task: Task
     specs: list[OptimizerSpec]
@@ -185,16 +185,3 @@ class Results:
                 "hyperparameters": self.hyperparameters(),
                 "summary": [asdict(row) for row in self.summary()],
                 "runs": [run.to_dict() for run in self.runs]}
-
-    def table(self) -> str:
-        """The summary table as text (what ``optimlab compare`` prints)."""
-        from optimlab.lab.tables import compare_table
-
-        return compare_table(self).to_text()
-
-    def write_report(self, out: str | Path = "runs", folder: Path | None = None) -> Path:
-        """Write report.html, metrics.csv, summary.json and the figures' PNGs into a new
-        folder ``out/<timestamp>-<task>/`` (or into ``folder``); returns the folder."""
-        from optimlab.lab import pages, report
-
-        return pages.write_compare(self, folder or report.new_run_folder(out, self.task.name))

@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from optimlab import SGD, Adagrad, Adam, AdamW, ArgumentError, Optimizer, RMSprop, engines
+from optimlab import ArgumentError, Optimizer, engines, registry
 from optimlab.hyperparameters import Choice, Pair, Range
-from optimlab.optimizer import NONFINITE_POLICIES
+from optimlab.nonfinite import POLICIES as NONFINITE_POLICIES
 from optimlab.schedules import SCHEDULES
 
 
@@ -41,31 +42,12 @@ class SpecError(ValueError):
     """An optimizer spec the lab cannot build; the message names the bad part."""
 
 
-@dataclass(frozen=True)
-class NamedOptimizer:
-    """A name users type: an optimizer class plus overrides (``momentum`` = SGD + 0.9)."""
-
-    cls: type[Optimizer]
-    overrides: dict[str, Any]
-    description: str
+# The names users type: the core's registry (name -> class, the keywords the name adds, a
+# description). The lab looks a name up only through ``named`` (below).
+NAMED: Mapping[str, registry.Entry] = registry.OPTIMIZERS
 
 
-# The names users type. The lab looks a name up only through ``named`` (below), so that this
-# table can become a view of the core's optimizer registry when it lands.
-NAMED: dict[str, NamedOptimizer] = {
-    "sgd": NamedOptimizer(SGD, {}, "plain SGD: θ ← θ − η g"),
-    "momentum": NamedOptimizer(SGD, {"momentum": 0.9}, "SGD with heavy-ball momentum 0.9"),
-    "nesterov": NamedOptimizer(SGD, {"momentum": 0.9, "nesterov": True},
-                               "SGD with Nesterov momentum 0.9"),
-    "adagrad": NamedOptimizer(Adagrad, {}, "AdaGrad: per-parameter lr η/√(Σg²)"),
-    "rmsprop": NamedOptimizer(RMSprop, {}, "RMSprop: η/√(EMA of g²), α = 0.99"),
-    "adam": NamedOptimizer(Adam, {}, "Adam: momentum + RMSprop + bias correction"),
-    "adamw": NamedOptimizer(AdamW, {}, "AdamW: Adam with decoupled weight decay 0.01"),
-}
-
-
-
-def named(name: str) -> NamedOptimizer:
+def named(name: str) -> registry.Entry:
     """The optimizer a user's name stands for; SpecError listing the names otherwise."""
     if name not in NAMED:
         raise _unknown_name(name)

@@ -17,7 +17,6 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from optimlab.lab.records import DIVERGED, FINISHED, Run
 from optimlab.lab.results import Results
@@ -133,12 +132,6 @@ class SweepResults:
             return None
         sign = -1 if self.results.task.headline.higher_is_better else 1
         return min(cells, key=lambda cell: sign * cell[1].final)
-
-    def write_report(self, out: str | Path = "runs", folder: Path | None = None) -> Path:
-        from optimlab.lab import report, sweep_page
-
-        target = folder or report.new_run_folder(out, f"sweep-{self.results.task.name}")
-        return sweep_page.write_sweep(self, target)
 
 
 def lines_of(base: OptimizerSpec, weight_decays: Sequence[float] | None

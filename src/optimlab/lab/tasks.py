@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from optimlab import registry
 from optimlab.lab import datasets, models
 from optimlab.lab.problems import (
     LossFn,
@@ -39,10 +40,10 @@ DEFAULT_OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
 # on the 2-D surfaces AdaGrad's shrinking steps are worth watching; AdamW has no weights to
 # decay there (it would draw Adam's path again)
 SURFACE_OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
-# lrs for a task of your own, where nothing is known about it: the common starting points
-# (torch's own SGD default, 1e-3, is too small to learn anything in a few hundred steps)
-GENERIC_LRS = {"sgd": 0.05, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01,
-               "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3}
+# lrs for a task of your own, where nothing is known about it: the registry's starting
+# points (torch's own SGD default, 1e-3, is too small to learn anything in a few hundred
+# steps)
+GENERIC_LRS = {name: entry.default_lr for name, entry in registry.OPTIMIZERS.items()}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from optimlab.lab.problems import Problem
 from optimlab.lab.records import Run
@@ -58,12 +57,6 @@ class TrajectoryResults:
     @property
     def interrupted(self) -> bool:
         return any(results.interrupted for results in self.surfaces.values())
-
-    def write_report(self, out: str | Path = "runs", folder: Path | None = None) -> Path:
-        from optimlab.lab import pages, report
-
-        return pages.write_trajectories(self, folder or report.new_run_folder(
-            out, "trajectories"))
 
 
 def trajectories(specs: Sequence[OptimizerSpec], surfaces: Sequence[str] = tuple(SURFACES),
