@@ -19,10 +19,7 @@ import torch
 import optimlab
 
 # Examples that do not run yet, with why; strict, so that a fixed one must leave the list.
-KNOWN_BROKEN = {
-    "optimlab.optimizer.Optimizer.moment": "asks for a moment before any step, which raises "
-                                           "KeyError; the example needs a step first",
-}
+KNOWN_BROKEN: dict[str, str] = {}
 
 
 def module_names() -> list[str]:

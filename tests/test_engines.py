@@ -11,7 +11,7 @@ import torch
 from cases import CASES, TORCH_CASES, Case
 
 import optimlab
-from optimlab import compiled, engines, native
+from optimlab import compiled, engines, generated, native
 from optimlab.hyperparameters import ArgumentError
 
 STEPS = 8
@@ -147,7 +147,20 @@ def test_a_schedule_never_recompiles(name: str, gen) -> None:
     assert optimizer.param_groups[0]["lr"] < 0.01 / 5
 
 
-def test_auto_uses_native_where_it_maps_and_compiles_big_groups_only(monkeypatch, gen):
+@pytest.mark.skipif(not generated.available(), reason="no C compiler for the generated kernel")
+def test_auto_runs_the_generated_kernel_on_the_cpu_for_any_group(gen) -> None:
+    params = [torch.randn(10, 10, generator=gen).requires_grad_()]
+    params[0].grad = torch.randn(10, 10, generator=gen)
+    for cls in (optimlab.RMSprop, optimlab.AdamW):
+        optimizer = cls(params, **({"bias_correction": False} if cls is optimlab.AdamW else {}))
+        optimizer.step()
+        assert optimizer.engines_used() == {"generated": 1}
+
+
+def test_without_a_c_compiler_auto_uses_native_where_it_maps_and_compiles_big_groups_only(
+        monkeypatch, gen):
+    """The chain after the generated kernel (a machine without a C compiler, or CUDA)."""
+    monkeypatch.setattr(generated, "available", lambda: False)
     calls = []
     monkeypatch.setattr(compiled, "take", lambda *a: calls.append(len(a[1])) or [])
     small = [torch.randn(10, 10, generator=gen).requires_grad_()]
@@ -163,6 +176,7 @@ def test_auto_uses_native_where_it_maps_and_compiles_big_groups_only(monkeypatch
 
 
 def test_auto_warns_once_and_steps_eagerly_without_a_compiler(monkeypatch, gen) -> None:
+    monkeypatch.setattr(generated, "available", lambda: False)
     monkeypatch.setattr(compiled, "available", lambda device: False)
     monkeypatch.setattr(engines, "_warned", set())
     params = [torch.randn(engines.AUTO_COMPILE_ELEMENTS, generator=gen).requires_grad_()]

@@ -103,7 +103,9 @@ def _tolerance(case: Case, key: str, value) -> dict[str, float]:
     if key == "state_dtype" and value in NARROW:
         # engines may round a moment to the other neighbour (one bf16 ulp, one 8-bit code)
         return {"rtol": 0.0, "atol": 0.05 * case.kwargs["lr"] * AFTER}
-    return {"rtol": 1e-5, "atol": 1e-6}
+    # fp32 engines round differently (the generated kernel multiplies by reciprocals of
+    # hoisted scalars); over a few steps that differs by a small share of one step's size
+    return {"rtol": 1e-5, "atol": 1e-6 + 1e-3 * case.kwargs.get("lr", 1e-2)}
 
 
 @pytest.mark.parametrize(("change", "engine"), [

@@ -9,13 +9,17 @@ created and counted by state.py, and keeps torch's state layout:
   (native.py); the reference engine for the rest.
 * ``"compiled"``: ``torch.compile`` of the rule into one fused kernel per configuration
   (compiled.py); the reference engine for the tensors it cannot take.
-* ``"auto"`` (the default): native where a configuration maps onto a fused kernel; else
-  compiled, for groups of at least ``AUTO_COMPILE_ELEMENTS`` elements or
-  ``AUTO_COMPILE_TENSORS`` tensors, where the eager step costs milliseconds (bandwidth, or
-  ~50 µs of dispatch per tensor) and the seconds of compiling pay for themselves within a
-  few thousand steps; else reference (a small model's eager step is a fraction of a
-  millisecond). Where compiling is not possible (no C++ compiler for the CPU, no Triton
-  for CUDA), auto warns once and uses the reference engine.
+* ``"generated"``: the rule traced into C (ckernel), one call per group over all its
+  tensors, built by the system C compiler on first use and cached on disk (generated.py);
+  CPU only, the reference engine for the rest.
+* ``"auto"`` (the default): the generated kernel on the CPU wherever a C compiler exists
+  (any group size: building it costs well under a second, cached); then native where a
+  configuration maps onto a fused kernel (CUDA); else compiled, for groups of at least
+  ``AUTO_COMPILE_ELEMENTS`` elements or ``AUTO_COMPILE_TENSORS`` tensors, where the eager
+  step costs milliseconds (bandwidth, or ~50 µs of dispatch per tensor) and the seconds of
+  compiling pay for themselves within a few thousand steps; else reference. Where
+  compiling is not possible (no C++ compiler for the CPU, no Triton for CUDA), auto warns
+  once and uses the reference engine.
 
 Whatever the engine, a step traced by ``torch.compile(optimizer.step)`` and a step under
 autograd (``differentiable=True``) run the reference engine: its rule is plain tensor

@@ -26,7 +26,7 @@ def _number(owner: str, name: str, value: Any) -> float:
         if value.numel() != 1:
             raise ArgumentError(f"{owner}: {name} is a tensor of shape {tuple(value.shape)}; "
                                 "valid: a number or a 1-element tensor")
-        return float(value)
+        return float(value.detach())  # checked as a number; the tensor itself is kept
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ArgumentError(f"{owner}: {name}={value!r} is not a number; valid: a real number")
     return float(value)

@@ -24,8 +24,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab import state
+from optimlab import hoisting, state
 from optimlab.codecs import Storage
+from optimlab.hoisting import Split
 from optimlab.reference import math_dtype
 from optimlab.rules import Rule
 from optimlab.views import Config, View
@@ -71,13 +72,41 @@ class KernelSpec:
         """Elements the kernel takes together: whole blocks of the widest storage block."""
         return max((s.block for _, s in self.storages), default=1)
 
+    @property
+    def split(self) -> Split | None:
+        """The rule split into per-step values and per-element body (hoisting.py), or
+        None for a rule the trace cannot follow (the kernel then traces the rule itself,
+        its numbers entering as fp64)."""
+        return _split(self.config)
 
-def _rule_step(spec: KernelSpec, param: Tensor, grad: Tensor, *tensors: Tensor) -> None:
+    @property
+    def scalar_dtype(self) -> torch.dtype:
+        return self.math_dtype if self.split is not None else torch.float64
+
+    def scalar_values(self, hp: Mapping[str, Any], step: float) -> list[float]:
+        """What the kernel's scalar inputs hold for ``step``."""
+        values = {**hp, **self.rule.step_scalars(hp, step)}
+        if self.split is None:
+            return [values[name] for name in self.scalar_names]
+        return self.split.host_values(values)
+
+
+@functools.cache
+def _split(config: Config) -> Split | None:
+    rule = config.rule
+    try:
+        return hoisting.split(rule.update, dict(config.options),
+                              (*rule.numbers, *rule.step_numbers), config.state_keys)
+    except hoisting.UnsupportedRule:
+        return None
+
+
+def _rule_step(spec: KernelSpec, split: Split | None, param: Tensor, grad: Tensor,
+               *tensors: Tensor) -> None:
     """decode -> rule -> encode, in place: the function that torch.compile turns into one
     kernel (``tensors``: the stored parts of each moment, then the scalars)."""
     stored_count = sum(len(s.parts(k)) for k, s in spec.storages)
     stored, scalars = tensors[:stored_count], tensors[stored_count:]
-    hp = {**dict(spec.config.options), **dict(zip(spec.scalar_names, scalars, strict=True))}
     moments, parts = {}, {}
     position = 0
     for key, storage in spec.storages:
@@ -85,8 +114,14 @@ def _rule_step(spec: KernelSpec, param: Tensor, grad: Tensor, *tensors: Tensor) 
         parts[key] = stored[position:position + width]
         position += width
         moments[key] = storage.kernel_decode(parts[key], spec.math_dtype)
-    new_param, new_moments = spec.rule.update(param.to(spec.math_dtype),
-                                              grad.to(spec.math_dtype), moments, hp)
+    if split is None:
+        hp = {**dict(spec.config.options), **dict(zip(spec.scalar_names, scalars,
+                                                      strict=True))}
+        new_param, new_moments = spec.rule.update(param.to(spec.math_dtype),
+                                                  grad.to(spec.math_dtype), moments, hp)
+    else:
+        new_param, new_moments = split.element(param.to(spec.math_dtype),
+                                               grad.to(spec.math_dtype), moments, scalars)
     param.copy_(new_param)
     for key, storage in spec.storages:
         storage.kernel_encode(parts[key], new_moments[key])
@@ -96,7 +131,7 @@ def _rule_step(spec: KernelSpec, param: Tensor, grad: Tensor, *tensors: Tensor) 
 def compiled_kernel(spec: KernelSpec) -> Any:
     """The compiled kernel of ``spec``, built once per process (Inductor also caches the
     generated code on disk, so a second process compiles in about a second)."""
-    step = functools.partial(_rule_step, spec)
+    step = functools.partial(_rule_step, spec, spec.split)
 
     def kernel(*tensors: Tensor) -> None:
         step(*tensors)
@@ -110,12 +145,19 @@ def compiled_kernel(spec: KernelSpec) -> Any:
 
 
 def _inductor_options() -> dict[str, Any]:
-    """Inductor probes the C++ compiler for each vector ISA the CPU reports, by building
-    test programs: 7-9 s of a cold first step. On x86-64 Linux the ISAs come from the CPU's
-    own flags (torch.cpu), and gcc and clang build them all, so the probe is skipped."""
+    """What a cold first compile need not do for one elementwise kernel:
+
+    * Inductor's pattern matcher and joint-graph passes (attention, matmul fusions,
+      constant folding) build their patterns on first use, ~3 s, and have nothing to do in
+      an elementwise optimizer step;
+    * Inductor probes the C++ compiler for each vector ISA the CPU reports, by building
+      test programs: 7-9 s. On x86-64 Linux the ISAs come from the CPU's own flags
+      (torch.cpu), and gcc and clang build them all, so the probe is skipped.
+    """
+    options: dict[str, Any] = {"pattern_matcher": False, "use_joint_graph_passes": False}
     if sys.platform == "linux" and platform.machine() in ("x86_64", "AMD64"):
-        return {"cpp.vec_isa_ok": True}
-    return {}
+        options["cpp.vec_isa_ok"] = True
+    return options
 
 
 class Launcher:
@@ -161,15 +203,16 @@ class Scalars:
         """The scalars for ``step`` (``hp``: the group's options and numbers as floats);
         ``token`` names the optimizer step being taken."""
         slot = self.tensors.get((spec, device))
+        values = None
         if slot is None:
-            # fp64, as torch.optim's Python floats: 1 − β computed in fp32 from β = 0.9999
-            # would be 1.6e-4 off; each scalar is rounded only where it meets a tensor
+            # computed in double on the host (1 − β from an fp32 β = 0.9999 would be 1.6e-4
+            # off), rounded once to the kernel's element type
+            values = spec.scalar_values(hp, step)
             slot = self.tensors[spec, device] = [
-                torch.zeros((), dtype=torch.float64, device=device)
-                for _ in spec.scalar_names]
+                torch.zeros((), dtype=spec.scalar_dtype, device=device) for _ in values]
         if self.filled.get((spec, device)) != (token, step):
-            values = {**hp, **spec.rule.step_scalars(hp, step)}
-            for tensor, name in zip(slot, spec.scalar_names, strict=True):
-                tensor.fill_(values[name])
+            values = values or spec.scalar_values(hp, step)
+            for tensor, value in zip(slot, values, strict=True):
+                tensor.fill_(value)
             self.filled[spec, device] = (token, step)
         return slot
