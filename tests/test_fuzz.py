@@ -42,8 +42,9 @@ from snapshots import bitwise_equal
 import optimlab
 from optimlab.engines import ENGINES
 
-# examples per property test; OPTIMLAB_FUZZ_EXAMPLES=5000 for a deeper hunt
-EXAMPLES = int(os.environ.get("OPTIMLAB_FUZZ_EXAMPLES", 200))
+# examples per property test: twice the hypothesis profile's count (200 under "ci", the
+# default; 2000 under "explore", scripts/explore.sh); OPTIMLAB_FUZZ_EXAMPLES=n for n
+EXAMPLES = int(os.environ.get("OPTIMLAB_FUZZ_EXAMPLES", 2 * settings().max_examples))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 LOW = (torch.bfloat16, torch.float16)
@@ -221,13 +222,14 @@ def _finite(optimizer: torch.optim.Optimizer, params: list[torch.Tensor]) -> boo
 def on_every_engine(strategy: st.SearchStrategy, engines: list[str] | None = None):
     """Run the decorated property ``check(engine, run)`` on every engine. The compiled
     engine compiles a kernel for each configuration drawn (about a second each), so it
-    gets a tenth of the examples."""
+    gets a tenth of the examples. ``given`` wraps ``check`` itself: a derandomized
+    profile draws from a hash of its source, so each property draws its own runs (the
+    same on every engine), and ``@example``s on ``check`` run first."""
     def decorate(check):
         @pytest.mark.parametrize("engine", engines or sorted(ENGINES))
         def test(engine: str) -> None:
             examples = EXAMPLES if engine != "compiled" else max(EXAMPLES // 10, 5)
-            run_check = given(run=strategy)(lambda run: check(engine, run))
-            settings(SETTINGS, max_examples=examples)(run_check)()
+            settings(SETTINGS, max_examples=examples)(given(run=strategy)(check))(engine)
         test.__name__, test.__doc__ = check.__name__, check.__doc__
         return test
     return decorate
