@@ -239,10 +239,52 @@ def test_rises_through_warmup_then_never_rises_and_stays_in_floor_to_one(schedul
     assert values[total] == close(schedule.min_lr_ratio)  # the last step sits at the floor
 
 
-@given(random_schedules(), st.integers(0, 5000))
-def test_multiplier_is_a_pure_function_of_the_step(schedule, step):
-    assert schedule(step) == schedule.lr_multiplier(step) == schedule(step)
-    assert isinstance(schedule(step), float)
+def closed_form(kind: str, total: int, warmup: int, decay: int, floor: float, shape: str,
+                step: float) -> float:
+    """m(step) written out piece by piece from the definitions (T total, W warmup, D decay
+    steps, r the floor), not through the module's code."""
+    if step < warmup:
+        return step / warmup
+    if kind == "constant":
+        return 1.0
+    if kind in ("linear", "cosine"):
+        if step >= total:
+            return floor
+        progress = (step - warmup) / (total - warmup)
+        if kind == "linear":
+            return floor + (1 - floor) * (total - step) / (total - warmup)
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    if step < total - decay:  # wsd: stable, then the decay over the last D steps
+        return 1.0
+    if step >= total:
+        return floor
+    progress = (step - (total - decay)) / decay
+    factor = {"linear": 1 - progress, "cosine": 0.5 * (1 + math.cos(math.pi * progress)),
+              "1-sqrt": 1 - math.sqrt(progress)}[shape]
+    return floor + (1 - floor) * factor
+
+
+@given(kinds, st.integers(1, 500), st.data())
+def test_every_schedule_is_its_closed_form_at_every_step(kind, total, data):
+    warmup = data.draw(st.integers(0, total), label="warmup")
+    floor = 1.0 if kind == "constant" else data.draw(st.floats(0.0, 1.0), label="floor")
+    decay = {"linear": total - warmup, "cosine": total - warmup, "constant": 0}.get(kind)
+    shape = {"linear": "linear", "cosine": "cosine", "constant": "linear"}.get(kind)
+    if kind == "wsd":
+        decay = data.draw(st.integers(0, total - warmup), label="decay")
+        shape = data.draw(st.sampled_from(["linear", "cosine", "1-sqrt"]), label="shape")
+        schedule = schedules.wsd(total, warmup, decay, min_lr_ratio=floor, decay_shape=shape)
+    elif kind == "constant":
+        schedule = schedules.constant(total, warmup)
+    else:
+        schedule = schedules.get(kind, total, warmup, min_lr_ratio=floor)
+    steps = [*range(total + 3), data.draw(st.floats(0.0, total + 10.0), label="a float step"),
+             data.draw(st.integers(0, 10**9), label="far past the end")]
+    for step in steps:
+        value = schedule(step)
+        assert isinstance(value, float)
+        expected = closed_form(kind, total, warmup, decay, floor, shape, step)
+        assert value == close(expected, rel=1e-12, abs=1e-12), (step, value, expected)
 
 
 # --- as a torch LRScheduler -------------------------------------------------------------------
