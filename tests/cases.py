@@ -1,12 +1,18 @@
 """The registry that drives the generic tests: every optimizer under every convention
-option, and whether torch.optim shares that configuration's conventions."""
+option, whether torch.optim shares that configuration's conventions, and the storage of
+its moments (``state_dtype``) as a second axis."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+import torch
+
 import optimlab
+from optimlab import codecs
 
 
 @dataclass(frozen=True)
@@ -122,3 +128,47 @@ def reference_kwargs(case: Case) -> dict[str, Any]:
     kwargs = {k: v for k, v in case.kwargs.items()
               if k not in ("decoupled_weight_decay", "preset")}
     return {**kwargs, **case.reference_kwargs}
+
+
+# --- state_dtype: how the moments are stored ----------------------------------------------
+
+#: None: the param's dtype (as torch); bf16; int8: 8-bit blockwise codes (codecs.py). The
+#: narrow ones apply to tensors of >= codecs.SMALL_TENSOR elements only: a test of this
+#: axis needs such a tensor, e.g. BIG_SHAPE
+STATE_DTYPES = {"param-dtype": None, "bf16": torch.bfloat16, "int8": torch.int8}
+BIG_SHAPE = (64, codecs.SMALL_TENSOR // 64)
+#: the narrow storages on the reference engine (the oracle) for every case that keeps a
+#: moment, on the other engines for the first such case of each optimizer (an engine adds
+#: the mechanics of storing, not the rule's options); native not at all: it hands a tensor
+#: with narrow moments to the reference engine and the small ones to torch's kernels,
+#: exactly as auto does for these tests' small groups. OPTIMLAB_TEST_MATRIX=full (set by
+#: scripts/explore.sh) runs every case on every engine.
+FULL_MATRIX = os.environ.get("OPTIMLAB_TEST_MATRIX") == "full"
+
+
+def keeps_moments(case: Case) -> bool:
+    """True if the configuration keeps a moment (plain SGD keeps none, so its storage
+    changes nothing)."""
+    param = torch.zeros(3, requires_grad=True)
+    optimizer = case.build([param], engine="reference")
+    param.grad = torch.ones(3)
+    optimizer.step()
+    return any(key != "step" for key in optimizer.state[param])
+
+
+def with_state_dtypes(engines: list[str], cases: list[Case] = CASES) -> list:
+    """pytest params (case, state_dtype, engine): every case on every engine with moments
+    in the param's dtype; with bf16 and 8-bit moments, as FULL_MATRIX says."""
+    narrowable = [case for case in cases if keeps_moments(case)]
+    firsts = [next(c for c in narrowable if c.name == name) for name in
+              dict.fromkeys(c.name for c in narrowable)]
+    params = []
+    for label, state_dtype in STATE_DTYPES.items():
+        for case in cases if state_dtype is None else narrowable:
+            for engine in engines:
+                if state_dtype is not None and not FULL_MATRIX and (
+                        engine == "native" or (engine != "reference" and case not in firsts)):
+                    continue
+                params.append(pytest.param(case, state_dtype, engine,
+                                           id=f"{case.id}-{label}-{engine}"))
+    return params
