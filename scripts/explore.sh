@@ -15,5 +15,5 @@ if [ ! -x .venv/bin/pytest ]; then  # the set-up of scripts/test.sh
     .venv/bin/python -m pip install --quiet --no-deps "timm>=1.0" "torch==2.13.0"
 fi
 export OPTIMLAB_TEST_SEED="${OPTIMLAB_TEST_SEED:-random}"
-export OPTIMLAB_TEST_MATRIX=full
+export OPTIMLAB_TEST_MATRIX="${OPTIMLAB_TEST_MATRIX-full}"  # OPTIMLAB_TEST_MATRIX= for the CI matrix
 exec .venv/bin/python -m pytest -n 2 --hypothesis-profile=explore "$@"
