@@ -41,9 +41,9 @@ if settings.get_current_profile_name() in ("default", "ci"):
 
 
 def _fixed_seed() -> int | None:
-    """The seed OPTIMLAB_TEST_SEED asks for: None for a random one, or n."""
-    value = os.environ.get(SEED_VARIABLE)
-    if value is None or value == "random":
+    """The seed OPTIMLAB_TEST_SEED asks for: n, or None (unset, empty or 'random')."""
+    value = os.environ.get(SEED_VARIABLE, "")
+    if value in ("", "random"):
         return None
     if value.isdigit() and int(value) < 2**63:
         return int(value)
