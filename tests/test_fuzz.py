@@ -16,20 +16,19 @@ param group added part way. Invariants, on every engine:
   references written from the equations (tests/references.py).
 
 Domain, per storage dtype (what the dtype can represent, not what we hope): magnitudes M
-with M² representable (so g² does not overflow: that case has its own test below); eps no
+with M² representable (so g² does not overflow: tests/test_dtype_limits.py); eps no
 smaller than what the moments' dtype can hold next to them. With moments stored in fp16,
 eps >= 1e-3 and |g| >= 1e-2 (fp16 cannot resolve a small second moment, or centered
 RMSprop's E[g²] − E[g]², next to a large one, and g/eps must stay below 65504; use
 ``state_dtype=fp32`` for smaller ones); each moment's increment per step, (1 − β)·M or
 (1 − β)·M², a normal number of the moments' dtype (in fp16, M = 1e-2 allows β₂ <= 0.39:
-below, torch's loop and fused kernels disagree too, test_subnormal_fp16_moments_...);
+below, torch's loop and fused kernels disagree too: tests/test_dtype_limits.py);
 weight decay with lr·λ <= 1 where it multiplies θ by (1 − lr·λ).
 """
 
 from __future__ import annotations
 
 import inspect
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,7 +153,7 @@ def runs(draw, name: str | None = None, dtype: torch.dtype | None = None,
     assume(effective**2 < torch.finfo(storage).max)
     # and each moment's increment (1 − β)·g or (1 − β)·g² a normal number there: below it
     # the moment is subnormal, and torch's own for-loop and fused kernels (our reference
-    # and native engines) disagree by most of a step (test_subnormal_fp16_moments_...)
+    # and native engines) disagree by most of a step (tests/test_dtype_limits.py)
     tiny = torch.finfo(storage).tiny
     assume(all(weight == 0 or weight * magnitude**power >= tiny
                for weight, power in _moment_increments(name, kwargs)))
@@ -375,76 +374,3 @@ def test_the_reference_engine_follows_the_fp64_equations(run: Run) -> None:
         torch.testing.assert_close(param.detach() - start, path[-1] - start, rtol=1e-7,
                                    atol=1e-9 * scale + 1e-14 * run.magnitude,
                                    msg=lambda m: f"{m}\n{run}")
-
-
-def test_subnormal_fp16_moments_disagree_in_torch_too(gen) -> None:
-    """Outside the domain: |g| ≈ 1e-2 in fp16 with β₂ = 0.999 makes (1 − β₂)·g² ≈ 1e-7, a
-    subnormal second moment that torch's for-loop rounds before its step and its fused
-    kernel after: their steps differ by more than the third of a step the agreement test
-    allows, and so do our reference engine (rounding as the loop does) and native (the
-    fused kernel). Issue 12's fresh-clone failure was such a run (reproduced by hand: an
-hour of scripts/explore.sh did not draw one)."""
-    start = (torch.randn(64, generator=gen) * 1e-2).half()
-    grad = (torch.randn(64, generator=gen) * 1e-2).half()
-    settings = {"lr": 0.01, "betas": (0.0, 0.999), "eps": 1e-3}
-    builders = {"loop": lambda p: torch.optim.Adam([p], foreach=False, **settings),
-                "fused": lambda p: torch.optim.Adam([p], fused=True, **settings),
-                "reference": lambda p: optimlab.Adam([p], engine="reference", **settings),
-                "native": lambda p: optimlab.Adam([p], engine="native", **settings)}
-    moved = {}
-    for label, build in builders.items():
-        param = start.clone().requires_grad_()
-        optimizer = build(param)
-        param.grad = grad.clone()
-        optimizer.step()
-        moved[label] = (param.detach() - start).double()
-    assert torch.equal(moved["native"], moved["fused"])
-    for ours, theirs in (("reference", "native"), ("loop", "fused")):
-        gap = (moved[ours] - moved[theirs]).abs().max()
-        assert gap > moved[ours].abs().max() / 3, (ours, theirs, gap)
-
-
-# --- second moments past the dtype's range ------------------------------------------------
-
-
-ZERO_BETA = pytest.mark.xfail(strict=True, reason=(
-    "beta = 0 times a moment that overflowed to Inf is 0·Inf = NaN (as in torch.optim). "
-    "Not special-cased: a branch on beta inside the rule would cost the compiled engine its "
-    "tensor hyperparameters, for a moment that beta = 0 makes pointless anyway"))
-OVERFLOWING = [("Adagrad", {}), ("RMSprop", {}), ("RMSprop", {"centered": True, "momentum": 0.5}),
-               ("RMSprop", {"centered": True, "alpha": 0.5, "eps_placement": "inside"}),
-               ("Adam", {}), ("Adam", {"betas": (0.5, 0.5), "amsgrad": True}), ("AdamW", {}),
-               *[pytest.param(name, kwargs, marks=ZERO_BETA) for name, kwargs in (
-                   ("RMSprop", {"alpha": 0.0}), ("RMSprop", {"centered": True, "alpha": 0.0}),
-                   ("Adam", {"betas": (0.0, 0.0)}))]]
-
-
-@pytest.mark.parametrize(("name", "kwargs"), OVERFLOWING, ids=str)
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=str)
-def test_overflowing_second_moments_leave_params_finite(name, kwargs, dtype, gen) -> None:
-    """|g| > √max: g² overflows to Inf in the moment, as it does in torch.optim. The
-    normalised step g/√Inf is then 0, never NaN, and the param stays finite."""
-    largest = torch.finfo(dtype).max
-    huge = min(math.sqrt(largest) * 64, largest / 8)
-    param = (torch.rand(6, generator=gen) * huge).to(dtype).requires_grad_()
-    optimizer = getattr(optimlab, name)([param], lr=0.1, **kwargs)
-    for _ in range(3):
-        magnitudes = torch.rand(6, generator=gen) * 0.5 + 0.5
-        signs = torch.randn(6, generator=gen).sign()
-        param.grad = (magnitudes * signs * huge).to(dtype)
-        optimizer.step()
-    assert torch.isfinite(param).all(), param
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=str)
-def test_centered_rmsprop_survives_a_constant_gradient(dtype, gen) -> None:
-    """E[g²] − E[g]² → 0 when g does not vary; rounding made it negative and √ of it NaN
-    within ~130 steps in fp32 (in torch.optim.RMSprop too). Found by fuzzing; fixed by
-    clamping s at 0 (rules._centered_variance)."""
-    param = torch.randn(256, generator=gen).to(dtype).requires_grad_()
-    grad = (torch.rand(256, generator=gen) * 2 + 0.1).to(dtype)
-    optimizer = optimlab.RMSprop([param], lr=1e-6, alpha=0.9, centered=True, eps=1e-3)
-    for _ in range(300):
-        param.grad = grad.clone()
-        optimizer.step()
-    assert torch.isfinite(param).all() and torch.isfinite(optimizer.state[param]["grad_avg"]).all()
