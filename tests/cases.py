@@ -1,12 +1,18 @@
 """The registry that drives the generic tests: every optimizer under every convention
-option, and whether torch.optim shares that configuration's conventions."""
+option, whether torch.optim shares that configuration's conventions, and the storage of
+its moments (``state_dtype``) as a second axis."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+import torch
+
 import optimlab
+from optimlab import codecs
 
 
 @dataclass(frozen=True)
@@ -122,3 +128,57 @@ def reference_kwargs(case: Case) -> dict[str, Any]:
     kwargs = {k: v for k, v in case.kwargs.items()
               if k not in ("decoupled_weight_decay", "preset")}
     return {**kwargs, **case.reference_kwargs}
+
+
+# --- state_dtype: how the moments are stored ----------------------------------------------
+
+#: None: the param's dtype (as torch); bf16; int8: 8-bit blockwise codes (codecs.py). The
+#: narrow ones apply to tensors of >= codecs.SMALL_TENSOR elements only: a test of this
+#: axis needs such a tensor, e.g. BIG_SHAPE
+STATE_DTYPES = {"param-dtype": None, "bf16": torch.bfloat16, "int8": torch.int8}
+BIG_SHAPE = (64, codecs.SMALL_TENSOR // 64)
+#: Narrow moments (bf16, 8 bits) in the CI run: on the reference engine (the oracle) for
+#: every case that keeps a moment, or for the first such case of each optimizer where a
+#: test asks for fewer; on auto for the first such case of each optimizer (an engine adds
+#: the mechanics of storing, not the rule's options); not on native, which hands a tensor
+#: with narrow moments to the reference engine and the small ones to torch's kernels, as
+#: auto does for these tests' small groups; not on compiled (each case a kernel compiled,
+#: seconds; tests/test_codecs.py compiles every rule with both codecs).
+#: OPTIMLAB_TEST_MATRIX=full (set by scripts/explore.sh) runs every case on every engine.
+FULL_MATRIX = os.environ.get("OPTIMLAB_TEST_MATRIX") == "full"
+
+
+def keeps_moments(case: Case) -> bool:
+    """True if the configuration keeps a moment (plain SGD keeps none, so its storage
+    changes nothing)."""
+    param = torch.zeros(3, requires_grad=True)
+    optimizer = case.build([param], engine="reference")
+    param.grad = torch.ones(3)
+    optimizer.step()
+    return any(key != "step" for key in optimizer.state[param])
+
+
+def with_state_dtypes(engines: list[str], cases: list[Case] = CASES,
+                      every_case: bool = True) -> list:
+    """pytest params (case, state_dtype, engine): every case on every engine with moments
+    in the param's dtype; with bf16 and 8-bit moments, as FULL_MATRIX says (``every_case``
+    False: the first case of each optimizer on the reference engine too)."""
+    narrowable = [case for case in cases if keeps_moments(case)]
+    firsts = [next(c for c in narrowable if c.name == name) for name in
+              dict.fromkeys(c.name for c in narrowable)]
+
+    def runs(case: Case, engine: str) -> bool:
+        if FULL_MATRIX:
+            return True
+        if engine == "reference":
+            return every_case or case in firsts
+        return engine not in ("native", "compiled") and case in firsts
+
+    params = []
+    for label, state_dtype in STATE_DTYPES.items():
+        for case in cases if state_dtype is None else narrowable:
+            for engine in engines:
+                if state_dtype is None or runs(case, engine):
+                    params.append(pytest.param(case, state_dtype, engine,
+                                               id=f"{case.id}-{label}-{engine}"))
+    return params

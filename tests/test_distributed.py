@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,22 +35,19 @@ WORLD = 2
 STEPS = 3
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _spawn(worker, tmp_path: Path) -> list[dict[str, Any]]:
-    """Run ``worker(rank, port, folder)`` on 2 processes; return what each rank reported."""
-    mp.spawn(worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    """Run ``worker(rank, folder)`` on 2 processes; return what each rank reported."""
+    mp.spawn(worker, args=(str(tmp_path),), nprocs=WORLD, join=True)
     return [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(WORLD)]
 
 
-def _init(rank: int, port: int) -> None:
+def _init(rank: int, folder: str) -> None:
+    """Join the group through a file store in the test's own folder: no port to pick, so
+    no race with other tests (a free port found, closed and reused can be taken)."""
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=WORLD, timeout=timedelta(seconds=120))
+    store = dist.FileStore(str(Path(folder, "store")), WORLD)
+    dist.init_process_group("gloo", store=store, rank=rank, world_size=WORLD,
+                            timeout=timedelta(seconds=120))
 
 
 def _report(folder: str, rank: int, results: dict[str, Any]) -> None:
@@ -104,11 +100,11 @@ def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
 # --- DDP and ZeRO-1 -----------------------------------------------------------------------
 
 
-def _ddp_zero_worker(rank: int, port: int, folder: str) -> None:
+def _ddp_zero_worker(rank: int, folder: str) -> None:
     from torch.distributed.optim import ZeroRedundancyOptimizer
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    _init(rank, port)
+    _init(rank, folder)
     data = _data(2 * STEPS)
     results: dict[str, Any] = {"ddp": {}}
     for case in CASES:  # every optimizer and option set
@@ -305,10 +301,10 @@ def _dtensor_ops() -> dict[str, float]:
     return differences
 
 
-def _fsdp_worker(rank: int, port: int, folder: str) -> None:
+def _fsdp_worker(rank: int, folder: str) -> None:
     from torch.distributed.tensor import DTensor
 
-    _init(rank, port)
+    _init(rank, folder)
     data = _data(2 * STEPS)
     results: dict[str, Any] = {"fsdp": {}, "dcp": {}}
     for index, case in enumerate(CASES):
@@ -363,8 +359,8 @@ def test_fsdp2_and_distributed_checkpoint(tmp_path) -> None:
         assert unchanged, rank
 
 
-def _dcp_stateless_worker(rank: int, port: int, folder: str) -> None:
-    _init(rank, port)
+def _dcp_stateless_worker(rank: int, folder: str) -> None:
+    _init(rank, folder)
     data = _data(2 * STEPS)
     case = next(c for c in CASES if _stateless_with_independent_decay(c))
     model = _sharded()

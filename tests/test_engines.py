@@ -106,7 +106,8 @@ def test_native_engine_is_torch_fused_bit_for_bit(case: Case, gen) -> None:
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
 def test_fused_sgd_is_not_used_for_low_precision_params(dtype, gen) -> None:
     """torch 2.13's CPU _fused_sgd_ gets a bf16/fp16 momentum buffer wrong; native leaves
-    such params to the reference engine, which stays with torch's for-loop."""
+    such params to the reference engine, which stays with torch's for-loop. Skips, saying
+    so, on a torch whose fused kernel agrees with its loop (native could then use it)."""
     start = torch.randn(64, generator=gen).to(dtype)
     ours, loop, fused = (start.clone().requires_grad_() for _ in range(3))
     optimizers = [optimlab.SGD([ours], lr=1e-3, momentum=0.9, engine="native"),
@@ -121,7 +122,9 @@ def test_fused_sgd_is_not_used_for_low_precision_params(dtype, gen) -> None:
     buffers = [o.state[p]["momentum_buffer"].double() for o, p in
                zip(optimizers, (ours, loop, fused), strict=True)]
     torch.testing.assert_close(buffers[0], buffers[1], rtol=2e-2, atol=2e-2)
-    assert not torch.allclose(buffers[2], buffers[1], rtol=0.1, atol=0.1)  # torch's bug
+    if torch.allclose(buffers[2], buffers[1], rtol=0.1, atol=0.1):
+        pytest.skip(f"torch {torch.__version__}'s CPU _fused_sgd_ gets a {dtype} momentum "
+                    "buffer right: native.py may map low-precision SGD onto it")
 
 
 def _unique_graphs() -> int:

@@ -1,7 +1,8 @@
 """Non-finite gradients: ``nonfinite="skip"`` drops the whole step, ``"raise"`` names the
 parameter, and neither changes a single bit; ``"ignore"`` (the default) does what torch does.
 
-Every optimizer under every option set of the registry, every engine; NaN, +Inf and -Inf in
+Every optimizer under every option set of the registry on every engine, and each optimizer
+with bf16 and 8-bit moments (tests/cases.py's with_state_dtypes); NaN, +Inf and -Inf in
 the first, a middle and the last parameter.
 """
 
@@ -12,7 +13,7 @@ import re
 
 import pytest
 import torch
-from cases import CASES, Case
+from cases import BIG_SHAPE, Case, with_state_dtypes
 from snapshots import bitwise_equal, snapshot
 
 import optimlab
@@ -24,8 +25,8 @@ BAD = [float("nan"), float("inf"), -float("inf")]
 NAMES = ["encoder.weight", "encoder.bias", "head.scale", "head.weight"]
 
 
-def _params(gen: torch.Generator) -> list[torch.Tensor]:
-    return [torch.randn(shape, generator=gen).requires_grad_() for shape in SHAPES]
+def _params(gen: torch.Generator, shapes=SHAPES) -> list[torch.Tensor]:
+    return [torch.randn(shape, generator=gen).requires_grad_() for shape in shapes]
 
 
 def _grouped(params: list[torch.Tensor], named: bool) -> list[dict]:
@@ -53,20 +54,23 @@ def _events() -> list[tuple[float, int] | None]:
     return events
 
 
-@pytest.mark.parametrize("engine", sorted(ENGINES))
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize(("case", "state_dtype", "engine"),
+                         with_state_dtypes(sorted(ENGINES), every_case=False))
 @pytest.mark.parametrize("policy", ["skip", "raise"])
-def test_a_bad_step_changes_nothing(policy: str, case: Case, engine: str, seed: int) -> None:
+def test_a_bad_step_changes_nothing(policy: str, case: Case, state_dtype, engine: str,
+                                    seed: int) -> None:
     """Each bad step leaves every param and state tensor (step counter included) bit for
-    bit as it was; the run equals a run that never saw the bad batches."""
+    bit as it was; the run equals a run that never saw the bad batches. With bf16 or 8-bit
+    moments the middle param is big enough to store them so (codecs.SMALL_TENSOR)."""
     named = policy == "raise" or seed % 2 == 0  # "skip" needs no names; try both
     gen, bad_gen = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
-    params = _params(gen)
+    params = _params(gen, SHAPES if state_dtype is None else [*SHAPES[:2], BIG_SHAPE, SHAPES[3]])
     twin_gen = torch.Generator()
     twin_gen.set_state(gen.get_state())  # the twin draws the good batches, bad_gen the bad
     twin_params = [p.detach().clone().requires_grad_() for p in params]
-    optimizer = case.build(_grouped(params, named), engine=engine, nonfinite=policy)
-    twin = case.build(_grouped(twin_params, named), engine=engine)
+    optimizer = case.build(_grouped(params, named), engine=engine, nonfinite=policy,
+                           state_dtype=state_dtype)
+    twin = case.build(_grouped(twin_params, named), engine=engine, state_dtype=state_dtype)
     skipped = 0
     for event in _events():
         if event is None:

@@ -1,51 +1,24 @@
-"""Framework presets and the porting helpers: what each preset sets (as read in each
-framework's source), that explicit keywords win over it, and that every helper's closed
-form is exact where its docstring says it is."""
+"""Framework presets and the porting helpers: each preset against the defaults and
+conventions its framework documents (tests/documented_presets.py, cited), that explicit
+keywords win over it, and that every helper's closed form is exact where its docstring
+says it is."""
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import inspect
+from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from documented_presets import DOCUMENTED, PRESETS, ours
 
 import optimlab
 from optimlab import porting
 
 STEPS = 30
-
-# Each preset's settings, from the frameworks' sources: keras/src/optimizers/*.py and
-# keras/src/backend/torch/optimizers/*.py (Keras 3), optax/_src/alias.py and transform.py,
-# timm/optim/rmsprop_tf.py. Keras 3 applies weight_decay for every optimizer as
-# θ ← θ(1 − ηλ) before the step; its Adam divides by √v + ε before the bias correction.
-PRESETS = {
-    ("SGD", "keras"): {"lr": 0.01, "momentum": 0.0, "nesterov": False, "lr_in_momentum": True,
-                       "weight_decay": 0.0, "weight_decay_form": "decoupled"},
-    ("SGD", "optax"): {"lr": 1e-3, "momentum": 0.0, "nesterov": False, "lr_in_momentum": False,
-                       "weight_decay_form": "l2"},
-    ("Adagrad", "keras"): {"lr": 1e-3, "initial_accumulator_value": 0.1, "eps": 1e-7,
-                           "eps_placement": "inside", "weight_decay_form": "decoupled"},
-    ("Adagrad", "optax"): {"lr": 1e-2, "initial_accumulator_value": 0.1, "eps": 1e-7,
-                           "eps_placement": "inside", "weight_decay_form": "l2"},
-    ("RMSprop", "keras"): {"lr": 1e-3, "alpha": 0.9, "eps": 1e-7, "eps_placement": "inside",
-                           "momentum": 0.0, "centered": False, "lr_in_momentum": True,
-                           "initial_accumulator_value": 0.0, "weight_decay_form": "decoupled"},
-    ("RMSprop", "optax"): {"lr": 1e-2, "alpha": 0.9, "eps": 1e-8, "eps_placement": "inside",
-                           "lr_in_momentum": True, "initial_accumulator_value": 0.0,
-                           "weight_decay_form": "l2"},
-    ("RMSprop", "timm_tf"): {"lr": 1e-2, "alpha": 0.9, "eps": 1e-10, "eps_placement": "inside",
-                             "lr_in_momentum": True, "initial_accumulator_value": 1.0,
-                             "weight_decay": 0.0, "weight_decay_form": "l2"},
-    ("Adam", "keras"): {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-7, "eps_placement": "hat",
-                        "amsgrad": False, "weight_decay_form": "decoupled"},
-    ("Adam", "optax"): {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "eps_root": 0.0,
-                        "eps_placement": "outside", "weight_decay_form": "l2"},
-    ("AdamW", "keras"): {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-7, "eps_placement": "hat",
-                         "weight_decay": 0.004, "weight_decay_form": "decoupled"},
-    ("AdamW", "optax"): {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "eps_root": 0.0,
-                         "eps_placement": "outside", "weight_decay": 1e-4,
-                         "weight_decay_form": "decoupled"},
-}
 
 
 def _param(gen: torch.Generator, shape=(4, 3)) -> torch.Tensor:
@@ -74,18 +47,67 @@ def _schedule(peak: float, steps: int = STEPS) -> list[float]:
     return [peak * min(1.0, (t + 1) / 5) * (1 - 0.9 * t / steps) for t in range(steps)]
 
 
-@pytest.mark.parametrize(("name", "preset"), sorted(PRESETS), ids=str)
-def test_preset_sets_the_frameworks_conventions_and_defaults(name, preset) -> None:
+@pytest.mark.parametrize(("name", "preset"), PRESETS, ids=str)
+def test_preset_has_the_frameworks_documented_defaults_and_conventions(name, preset) -> None:
+    documented = DOCUMENTED[name, preset]
     optimizer = getattr(optimlab, name)([torch.randn(3, requires_grad=True)], preset=preset)
     group = optimizer.param_groups[0]
     assert optimizer.preset == preset
-    assert {key: group[key] for key in PRESETS[name, preset]} == PRESETS[name, preset]
+    for key, value in ours(documented.defaults).items():
+        assert group[key] == value, (documented.framework, key)
+    for key, (value, source) in documented.conventions.items():
+        assert group[key] == value, (key, source)
 
 
-def test_every_optimizer_has_the_presets_and_only_rmsprop_has_timm_tf() -> None:
-    for name in ("SGD", "Adagrad", "Adam", "AdamW"):
-        assert sorted(getattr(optimlab, name).presets) == ["keras", "optax", "torch"]
-    assert sorted(optimlab.RMSprop.presets) == ["keras", "optax", "timm_tf", "torch"]
+@pytest.mark.parametrize(("name", "preset"), PRESETS, ids=str)
+def test_what_a_framework_leaves_unsaid_is_torchs_default(name, preset) -> None:
+    """A default the framework does not have (optax's required learning rate, a weight
+    decay optax.adam has no argument for) is torch.optim's, as its signature gives it."""
+    documented = DOCUMENTED[name, preset]
+    said = {*ours(documented.defaults), *documented.conventions, "decoupled_weight_decay"}
+    group = getattr(optimlab, name)([torch.randn(3, requires_grad=True)],
+                                    preset=preset).param_groups[0]
+    for key, parameter in inspect.signature(getattr(torch.optim, name)).parameters.items():
+        if key != "params" and key not in said:
+            assert group[key] == parameter.default, key
+
+
+#: where each framework defines what DOCUMENTED names: (package, file, class or function)
+SOURCES = {"keras": ("keras", "src/optimizers/{module}.py", "{name}"),
+           "optax": ("optax", "_src/alias.py", "{name}"),
+           "timm": ("timm", "optim/rmsprop_tf.py", "RMSpropTF")}
+
+
+def _installed_defaults(framework: str) -> dict[str, Any]:
+    """The defaults in the installed framework's source, read without importing it (Keras
+    takes seconds to import); a skip where it is not installed."""
+    package, path, definition = SOURCES[framework.split(".")[0]]
+    name = framework.rsplit(".", 1)[1]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip(f"{package} is not installed (pip install 'optimlab[conformance]')")
+    file = Path(next(iter(spec.submodule_search_locations)), path.format(module=name.lower()))
+    for node in ast.walk(ast.parse(file.read_text())):
+        if isinstance(node, ast.ClassDef) and node.name == definition.format(name=name):
+            node = next(n for n in node.body if getattr(n, "name", "") == "__init__")
+        if isinstance(node, ast.FunctionDef) and (
+                node.name == "__init__" or node.name == definition.format(name=name)):
+            arguments = node.args.args + node.args.kwonlyargs
+            defaults = [None] * (len(node.args.args) - len(node.args.defaults)) + \
+                node.args.defaults + node.args.kw_defaults
+            return {a.arg: ast.literal_eval(d) for a, d in zip(arguments, defaults,
+                                                               strict=True) if d is not None}
+    raise AssertionError(f"{framework} is not defined in {file}")
+
+
+@pytest.mark.parametrize(("name", "preset"), PRESETS, ids=str)
+def test_the_installed_framework_has_the_documented_defaults(name, preset) -> None:
+    """The table against the framework's own source, where it is installed (the
+    conformance extra): a release that changes a default shows up here."""
+    documented = DOCUMENTED[name, preset]
+    installed = _installed_defaults(documented.framework)
+    for key, value in documented.defaults.items():
+        assert installed[key] == value, (documented.framework, key)
 
 
 # keywords that undo every setting of a preset, each equal to torch's default
@@ -101,7 +123,7 @@ TORCH_VALUES = {
 }
 
 
-@pytest.mark.parametrize(("name", "preset"), sorted(PRESETS), ids=str)
+@pytest.mark.parametrize(("name", "preset"), PRESETS, ids=str)
 def test_explicit_keywords_equal_to_torchs_defaults_override_the_preset(name, preset,
                                                                         gen) -> None:
     """Keywords win over the preset even when they equal torch's defaults: with all of

@@ -1,6 +1,7 @@
 """Exact resume: 2N steps straight == N steps, optimizer + scheduler + params saved with
 torch.save to a file, fresh objects, load, N more steps; bit for bit, for every optimizer
-and option set of the registry and every engine. A state dict that does not fit is
+and option set of the registry, every engine and every storage of the moments (the
+param's dtype, bf16, 8-bit: tests/cases.py's with_state_dtypes). A state dict that does not fit is
 refused with a message and leaves the optimizer exactly as it was."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import re
 
 import pytest
 import torch
-from cases import CASES, Case
+from cases import BIG_SHAPE, Case, with_state_dtypes
 from snapshots import bitwise_equal, snapshot
 
 import optimlab
@@ -19,12 +20,18 @@ SHAPES = [(3,), (4, 2), (), (2, 1, 3)]
 HALF = 6
 
 
-def _batches(gen: torch.Generator, steps: int) -> list[list[torch.Tensor | None]]:
+def _shapes(state_dtype: torch.dtype | None) -> list[tuple[int, ...]]:
+    """SHAPES, and a tensor large enough for bf16 or 8-bit moments where they are asked
+    for (smaller ones keep the param's dtype)."""
+    return SHAPES if state_dtype is None else [*SHAPES[:2], BIG_SHAPE, *SHAPES[2:]]
+
+
+def _batches(gen: torch.Generator, steps: int, shapes=SHAPES) -> list[list[torch.Tensor | None]]:
     """Gradients per step: the last param has none on every third step, and step 4 holds
     an Inf (skipped: every case runs with nonfinite="skip")."""
     batches = []
     for step in range(steps):
-        grads = [torch.randn(shape, dtype=torch.float64, generator=gen) for shape in SHAPES]
+        grads = [torch.randn(shape, dtype=torch.float64, generator=gen) for shape in shapes]
         if step % 3 == 1:
             grads[-1] = None
         if step == 4:
@@ -33,9 +40,9 @@ def _batches(gen: torch.Generator, steps: int) -> list[list[torch.Tensor | None]
     return batches
 
 
-def _build(case: Case, params: list[torch.Tensor], engine: str):
+def _build(case: Case, params: list[torch.Tensor], engine: str, state_dtype=None):
     groups = [{"params": params[:2]}, {"params": params[2:], "lr": 0.5 * case.kwargs["lr"]}]
-    optimizer = case.build(groups, engine=engine, nonfinite="skip")
+    optimizer = case.build(groups, engine=engine, nonfinite="skip", state_dtype=state_dtype)
     schedule = optimlab.schedules.get("cosine", total_steps=2 * HALF, warmup=3, min_lr_ratio=0.1)
     return optimizer, schedule.scheduler(optimizer)
 
@@ -48,18 +55,18 @@ def _train(params, optimizer, scheduler, batches) -> None:
         scheduler.step()
 
 
-@pytest.mark.parametrize("engine", sorted(ENGINES))
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_resume_is_bitwise_exact(case: Case, engine: str, gen, tmp_path) -> None:
-    start = [torch.randn(shape, dtype=torch.float64, generator=gen) for shape in SHAPES]
-    batches = _batches(gen, 2 * HALF)
+@pytest.mark.parametrize(("case", "state_dtype", "engine"), with_state_dtypes(sorted(ENGINES)))
+def test_resume_is_bitwise_exact(case: Case, state_dtype, engine: str, gen, tmp_path) -> None:
+    shapes = _shapes(state_dtype)
+    start = [torch.randn(shape, dtype=torch.float64, generator=gen) for shape in shapes]
+    batches = _batches(gen, 2 * HALF, shapes)
 
     straight = [p.clone().requires_grad_() for p in start]
-    straight_optimizer, scheduler = _build(case, straight, engine)
+    straight_optimizer, scheduler = _build(case, straight, engine, state_dtype)
     _train(straight, straight_optimizer, scheduler, batches)
 
     first = [p.clone().requires_grad_() for p in start]
-    optimizer, scheduler = _build(case, first, engine)
+    optimizer, scheduler = _build(case, first, engine, state_dtype)
     _train(first, optimizer, scheduler, batches[:HALF])
     path = tmp_path / "checkpoint.pt"
     torch.save({"params": [p.detach() for p in first], "optimizer": optimizer.state_dict(),
@@ -67,17 +74,21 @@ def test_resume_is_bitwise_exact(case: Case, engine: str, gen, tmp_path) -> None
     del first, optimizer, scheduler
 
     checkpoint = torch.load(path, weights_only=True)
-    resumed = [torch.zeros(shape, dtype=torch.float64, requires_grad=True) for shape in SHAPES]
+    resumed = [torch.zeros(shape, dtype=torch.float64, requires_grad=True) for shape in shapes]
     with torch.no_grad():
         for param, saved in zip(resumed, checkpoint["params"], strict=True):
             param.copy_(saved)
-    optimizer, scheduler = _build(case, resumed, engine)
+    optimizer, scheduler = _build(case, resumed, engine, state_dtype)
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["scheduler"])
     _train(resumed, optimizer, scheduler, batches[HALF:])
 
     assert bitwise_equal(snapshot(resumed, optimizer), snapshot(straight, straight_optimizer))
     assert optimizer.skipped_steps == straight_optimizer.skipped_steps == 1
+    if state_dtype is not None:  # the big param's moments really are narrow
+        stored = {v.dtype for k, v in optimizer.state[resumed[2]].items() if k != "step"}
+        assert stored <= {torch.bfloat16} if state_dtype == torch.bfloat16 else \
+            stored <= {torch.int8, torch.uint8, torch.float32}, stored
 
 
 # --- state dicts that do not fit ---------------------------------------------------------

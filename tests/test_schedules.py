@@ -1,5 +1,6 @@
-"""optimlab.schedules: values at the boundaries, monotonicity, transformers' formulas, torch's
-LambdaLR conventions (call order, state save/load) and refused input."""
+"""optimlab.schedules: values at the boundaries, closed forms and transformers' formulas
+(tests/schedule_references.py), monotonicity, torch's LambdaLR conventions (call order,
+state save/load) and refused input."""
 
 from __future__ import annotations
 
@@ -13,57 +14,17 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from schedule_references import (
+    closed_form,
+    hf_constant_with_warmup,
+    hf_cosine_with_warmup,
+    hf_linear_with_warmup,
+    hf_wsd,
+)
 
 import optimlab
 from optimlab import schedules
 from optimlab.schedules import Schedule
-
-# --- transformers' published formulas (optimization.py), written out from their definitions ---
-
-
-def hf_linear_with_warmup(step: int, num_warmup_steps: int, num_training_steps: int) -> float:
-    """get_linear_schedule_with_warmup's lr_lambda."""
-    if step < num_warmup_steps:
-        return float(step) / float(max(1, num_warmup_steps))
-    return max(0.0, float(num_training_steps - step)
-               / float(max(1, num_training_steps - num_warmup_steps)))
-
-
-def hf_cosine_with_warmup(step: int, num_warmup_steps: int, num_training_steps: int,
-                          num_cycles: float = 0.5, min_lr_rate: float = 0.0) -> float:
-    """get_cosine_schedule_with_warmup's lr_lambda (min_lr_rate = 0), and that of
-    get_cosine_with_min_lr_schedule_with_warmup (min_lr_rate > 0)."""
-    if step < num_warmup_steps:
-        return float(step) / float(max(1, num_warmup_steps))
-    progress = float(step - num_warmup_steps) / float(
-        max(1, num_training_steps - num_warmup_steps))
-    factor = 0.5 * (1.0 + math.cos(math.pi * float(num_cycles) * 2.0 * progress))
-    return max(0.0, factor * (1 - min_lr_rate) + min_lr_rate)
-
-
-def hf_constant_with_warmup(step: int, num_warmup_steps: int) -> float:
-    """get_constant_schedule_with_warmup's lr_lambda."""
-    if step < num_warmup_steps:
-        return float(step) / float(max(1.0, num_warmup_steps))
-    return 1.0
-
-
-def hf_wsd(step: int, num_warmup_steps: int, num_stable_steps: int, num_decay_steps: int,
-           decay_type: str, min_lr_ratio: float = 0.0) -> float:
-    """get_wsd_schedule's lr_lambda with warmup_type="linear", num_cycles=0.5."""
-    if step < num_warmup_steps:
-        progress = float(step) / float(max(1, num_warmup_steps))
-        return max(0.0, progress * (1.0 - min_lr_ratio) + min_lr_ratio)
-    if step < num_warmup_steps + num_stable_steps:
-        return 1.0
-    if step < num_warmup_steps + num_stable_steps + num_decay_steps:
-        progress = float(step - num_warmup_steps - num_stable_steps) / float(
-            max(1, num_decay_steps))
-        factor = {"linear": 1.0 - progress,
-                  "cosine": 0.5 * (1.0 + math.cos(math.pi * 0.5 * 2.0 * progress)),
-                  "1-sqrt": 1.0 - math.sqrt(progress)}[decay_type]
-        return max(0.0, factor * (1.0 - min_lr_ratio) + min_lr_ratio)
-    return min_lr_ratio
 
 
 def random_lengths(count: int, seed: int) -> list[tuple[int, int]]:
@@ -239,10 +200,27 @@ def test_rises_through_warmup_then_never_rises_and_stays_in_floor_to_one(schedul
     assert values[total] == close(schedule.min_lr_ratio)  # the last step sits at the floor
 
 
-@given(random_schedules(), st.integers(0, 5000))
-def test_multiplier_is_a_pure_function_of_the_step(schedule, step):
-    assert schedule(step) == schedule.lr_multiplier(step) == schedule(step)
-    assert isinstance(schedule(step), float)
+@given(kinds, st.integers(1, 500), st.data())
+def test_every_schedule_is_its_closed_form_at_every_step(kind, total, data):
+    warmup = data.draw(st.integers(0, total), label="warmup")
+    floor = 1.0 if kind == "constant" else data.draw(st.floats(0.0, 1.0), label="floor")
+    decay = {"linear": total - warmup, "cosine": total - warmup, "constant": 0}.get(kind)
+    shape = {"linear": "linear", "cosine": "cosine", "constant": "linear"}.get(kind)
+    if kind == "wsd":
+        decay = data.draw(st.integers(0, total - warmup), label="decay")
+        shape = data.draw(st.sampled_from(["linear", "cosine", "1-sqrt"]), label="shape")
+        schedule = schedules.wsd(total, warmup, decay, min_lr_ratio=floor, decay_shape=shape)
+    elif kind == "constant":
+        schedule = schedules.constant(total, warmup)
+    else:
+        schedule = schedules.get(kind, total, warmup, min_lr_ratio=floor)
+    steps = [*range(total + 3), data.draw(st.floats(0.0, total + 10.0), label="a float step"),
+             data.draw(st.integers(0, 10**9), label="far past the end")]
+    for step in steps:
+        value = schedule(step)
+        assert isinstance(value, float)
+        expected = closed_form(kind, total, warmup, decay, floor, shape, step)
+        assert value == close(expected, rel=1e-12, abs=1e-12), (step, value, expected)
 
 
 # --- as a torch LRScheduler -------------------------------------------------------------------
