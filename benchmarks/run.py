@@ -27,11 +27,12 @@ from optimlab.lab import bench
 from optimlab.lab.bench_first_step import first_step_seconds
 
 FIRST_STEPS = [("compiled", "RMSprop", ""), ("compiled", "Adam", "eps_placement='inside'"),
-               ("compiled", "AdamW", "state_dtype=torch.int8"), ("kernel", "AdamW", ""),
-               ("kernel", "AdamW", "state_dtype=torch.int8"), ("kernel", "RMSprop", "")]
+               ("compiled", "AdamW", "state_dtype=torch.int8"), ("auto", "AdamW", ""),
+               ("auto", "AdamW", "state_dtype=torch.int8"), ("auto", "RMSprop", "")]
 #: 100m-8: the AdamW storages and one step of each other optimizer through the kernel
-BIG = ["torch AdamW fused", "ckernel AdamW", "DeepSpeed", "ckernel RMSprop",
-       "ckernel SGD-momentum", "ckernel Adagrad", "torch Adagrad fused",
+BIG = ["torch AdamW fused", "optimlab AdamW auto", "optimlab AdamW bf16 moments auto",
+       "optimlab AdamW 8-bit moments auto", "DeepSpeed", "optimlab RMSprop auto",
+       "optimlab SGD-momentum auto", "optimlab Adagrad auto", "torch Adagrad fused",
        "torch SGD-momentum fused"]
 
 
@@ -61,11 +62,11 @@ def main() -> int:
     lines = [bench.header(bench.bandwidth()), ""]
     lines += [shape_table(*entry) + "\n" for entry in plan]
     lines += ["First step (gpt-small, compiling included):", "",
-              "| path | optimizer | cold cache s | warm cache s |",
+              "| engine | optimizer | cold cache s | warm cache s |",
               "| --- | --- | --- | --- |"]
-    for path, name, kwargs in FIRST_STEPS if not arguments.quick else []:
-        times = first_step_seconds(name, kwargs, path)
-        lines.append(f"| {path} | {name}({kwargs}) | {times['cold']:.2f} | "
+    for engine, name, kwargs in FIRST_STEPS if not arguments.quick else []:
+        times = first_step_seconds(name, kwargs, engine)
+        lines.append(f"| {engine} | {name}({kwargs}) | {times['cold']:.2f} | "
                      f"{times['warm']:.2f} |")
     text = "\n".join(lines) + "\n"
     print(text)

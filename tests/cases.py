@@ -4,12 +4,12 @@ its moments (``state_dtype``) as a second axis."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import torch
+from explore import EXPLORE
 
 import optimlab
 from optimlab import codecs
@@ -119,6 +119,8 @@ CASES = [
          reference_kwargs={"weight_decay": 1e-4}),
 ]
 TORCH_CASES = [case for case in CASES if case.torch_parity]
+#: the optimizer classes' names, from the registry
+NAMES = [cls.__name__ for cls in optimlab.registry.classes()]
 SHAPES = [(), (0,), (7,), (3, 4), (2, 3, 5)]
 
 
@@ -137,15 +139,20 @@ def reference_kwargs(case: Case) -> dict[str, Any]:
 #: axis needs such a tensor, e.g. BIG_SHAPE
 STATE_DTYPES = {"param-dtype": None, "bf16": torch.bfloat16, "int8": torch.int8}
 BIG_SHAPE = (64, codecs.SMALL_TENSOR // 64)
-#: Narrow moments (bf16, 8 bits) in the CI run: on the reference engine (the oracle) for
-#: every case that keeps a moment, or for the first such case of each optimizer where a
-#: test asks for fewer; on auto for the first such case of each optimizer (an engine adds
+#: The CI matrix (OPTIMLAB_TEST_MATRIX=full, set by scripts/explore.sh, runs every case on
+#: every engine with every storage). With moments in the param's dtype: every case on the
+#: reference engine (the oracle) and on auto (the default); on native the cases whose
+#: conventions are torch's (native runs the reference engine for the others); on compiled
+#: and generated, one case per state structure of each optimizer (``state_structures``:
+#: an engine's layout, resume and state dicts depend on which moments it keeps, not on
+#: the numbers; tests/test_engines.py and tests/test_ckernel.py run every convention on
+#: those engines). Narrow moments (bf16, 8 bits): on the reference engine for every case
+#: that keeps a moment, or for the first such case of each optimizer where a test asks for
+#: fewer; on auto and generated for the first such case of each optimizer (an engine adds
 #: the mechanics of storing, not the rule's options); not on native, which hands a tensor
-#: with narrow moments to the reference engine and the small ones to torch's kernels, as
-#: auto does for these tests' small groups; not on compiled (each case a kernel compiled,
-#: seconds; tests/test_codecs.py compiles every rule with both codecs).
-#: OPTIMLAB_TEST_MATRIX=full (set by scripts/explore.sh) runs every case on every engine.
-FULL_MATRIX = os.environ.get("OPTIMLAB_TEST_MATRIX") == "full"
+#: with narrow moments to the reference engine; not on compiled (each case a kernel
+#: compiled, seconds; tests/test_codecs.py compiles every rule with both codecs).
+FULL_MATRIX = EXPLORE
 
 
 def keeps_moments(case: Case) -> bool:
@@ -158,16 +165,81 @@ def keeps_moments(case: Case) -> bool:
     return any(key != "step" for key in optimizer.state[param])
 
 
+def state_structures(cases: list[Case] = CASES) -> list[Case]:
+    """The first case of each (optimizer, state keys) pair: SGD with and without momentum,
+    RMSprop plain, centered, with momentum, Adam with and without amsgrad..."""
+    firsts: dict[tuple, Case] = {}
+    for case in cases:
+        probe = case.build([torch.ones(2, requires_grad=True)], engine="reference")
+        config = probe.view(probe.param_groups[0]).config
+        firsts.setdefault((case.name, config.state_keys), case)
+    return list(firsts.values())
+
+
+def one_per_config(cases: list[Case] = CASES) -> list[Case]:
+    """Every case under explore; else the first case of each distinct configuration (the
+    rule, its options and the state it keeps: what a compiled or generated kernel is
+    built for). Cases that differ only in numbers (lr_decay, dampening, betas) run the
+    same kernel with other scalars."""
+    if FULL_MATRIX:
+        return list(cases)
+    firsts: dict = {}
+    for case in cases:
+        probe = case.build([torch.ones(2, requires_grad=True)], engine="reference")
+        firsts.setdefault(probe.view(probe.param_groups[0]).config, case)
+    return list(firsts.values())
+
+
+def option_cover(cases: list[Case] = CASES) -> list[Case]:
+    """Every case under explore; else few enough cases that each optimizer's every option
+    value (each convention) and state structure still appears in one of them: a greedy
+    cover over ``one_per_config``, for tests where each case compiles a kernel."""
+    if FULL_MATRIX:
+        return list(cases)
+    chosen, covered = [], set()
+    candidates = [(case, _features(case)) for case in one_per_config(cases)]
+    while candidates:
+        best = max(candidates, key=lambda item: len(item[1] - covered))
+        if not best[1] - covered:
+            break
+        chosen.append(best[0])
+        covered |= best[1]
+        candidates.remove(best)
+    return [case for case in cases if case in chosen]
+
+
+def _features(case: Case) -> set:
+    probe = case.build([torch.ones(2, requires_grad=True)], engine="reference")
+    config = probe.view(probe.param_groups[0]).config
+    return {(case.name, key, value) for key, value in config.options} | \
+        {(case.name, "state", config.state_keys)}
+
+
+def in_ci_matrix(case: Case, engine: str, structures: list[Case]) -> bool:
+    """Whether the CI run takes ``case`` on ``engine`` (moments in the param's dtype)."""
+    if FULL_MATRIX or engine in ("reference", "auto"):
+        return True
+    if engine == "native":
+        return case.torch_parity
+    return case in structures
+
+
 def with_state_dtypes(engines: list[str], cases: list[Case] = CASES,
                       every_case: bool = True) -> list:
-    """pytest params (case, state_dtype, engine): every case on every engine with moments
-    in the param's dtype; with bf16 and 8-bit moments, as FULL_MATRIX says (``every_case``
-    False: the first case of each optimizer on the reference engine too)."""
+    """pytest params (case, state_dtype, engine) of the CI matrix above, or of the full one
+    (``every_case`` False, for a test whose subject is not the rule: the other engines take
+    one case per state structure, and narrow moments the first case of each optimizer on
+    the reference engine too)."""
     narrowable = [case for case in cases if keeps_moments(case)]
     firsts = [next(c for c in narrowable if c.name == name) for name in
               dict.fromkeys(c.name for c in narrowable)]
+    structures = state_structures(cases)
 
-    def runs(case: Case, engine: str) -> bool:
+    def runs(case: Case, state_dtype, engine: str) -> bool:
+        if state_dtype is None:
+            if not every_case and engine != "reference" and not FULL_MATRIX:
+                return case in structures
+            return in_ci_matrix(case, engine, structures)
         if FULL_MATRIX:
             return True
         if engine == "reference":
@@ -178,7 +250,7 @@ def with_state_dtypes(engines: list[str], cases: list[Case] = CASES,
     for label, state_dtype in STATE_DTYPES.items():
         for case in cases if state_dtype is None else narrowable:
             for engine in engines:
-                if state_dtype is None or runs(case, engine):
+                if runs(case, state_dtype, engine):
                     params.append(pytest.param(case, state_dtype, engine,
                                                id=f"{case.id}-{label}-{engine}"))
     return params

@@ -19,7 +19,7 @@ import math
 
 import pytest
 import torch
-from cases import CASES, Case
+from cases import CASES, FULL_MATRIX, Case, option_cover, state_structures
 
 from optimlab import ckernel, codecs
 from optimlab.reference import update_dense
@@ -144,7 +144,13 @@ def _storages_for(dtype: torch.dtype) -> list[str]:
     return ["f32", "bf16", "8bit", *own]
 
 
-PARAMS = [(case, dtype, storage) for case in CASES for dtype in PARAM_DTYPES
+#: in the CI run, each convention (option value) with fp32 params on every storage, and the
+#: other param dtypes for one case per state structure; every case under explore
+#: (tests/cases.py)
+STRUCTURES, COVER = state_structures(), option_cover()
+PARAMS = [(case, dtype, storage) for case in CASES if case in COVER or case in STRUCTURES
+          for dtype in PARAM_DTYPES
+          if FULL_MATRIX or (dtype == torch.float32 and case in COVER) or case in STRUCTURES
           for storage in _storages_for(dtype)]
 
 

@@ -15,13 +15,19 @@ import pytest
 import torch
 from conformance import Problem, assert_conforms, gradients, make_problem
 
-os.environ["KERAS_BACKEND"] = "torch"  # read when keras is first imported
-keras = pytest.importorskip(
-    "keras", minversion="3.0",
-    reason="Keras 3 is not installed (pip install 'optimlab[conformance]')")
-if keras.backend.backend() != "torch":
-    pytest.skip(f"keras was imported with the {keras.backend.backend()!r} backend before "
-                "these tests could choose 'torch'", allow_module_level=True)
+
+@pytest.fixture(scope="module")
+def keras() -> Any:
+    """Keras on its PyTorch backend, imported by the first test that needs it (importing
+    it costs ~4 s, which a worker that runs none of these tests need not pay)."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # read when keras is first imported
+    module = pytest.importorskip(
+        "keras", minversion="3.0",
+        reason="Keras 3 is not installed (pip install 'optimlab[conformance]')")
+    if module.backend.backend() != "torch":
+        pytest.skip(f"keras was imported with the {module.backend.backend()!r} backend "
+                    "before these tests could choose 'torch'")
+    return module
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,7 @@ CASES = [
 
 
 @pytest.fixture(autouse=True)
-def keras_in_float64():
+def keras_in_float64(keras: Any):
     """Keras's lr and its optimizer variables in fp64 for this test, as before after."""
     previous = keras.config.floatx()
     keras.config.set_floatx("float64")
@@ -72,20 +78,20 @@ def keras_in_float64():
     keras.config.set_floatx(previous)
 
 
-class ListedSchedule(keras.optimizers.schedules.LearningRateSchedule):
+def listed_schedule(keras: Any, lrs: list[float]) -> Any:
     """The problem's lrs as a Keras schedule: Keras asks it for the lr of each step."""
 
-    def __init__(self, lrs: list[float]) -> None:
-        self.lrs = lrs
+    class ListedSchedule(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step: Any) -> float:
+            return lrs[int(step)]
 
-    def __call__(self, step: Any) -> float:
-        return self.lrs[int(step)]
+    return ListedSchedule()
 
 
-def run_keras(problem: Problem, case: KerasCase) -> list[list[torch.Tensor]]:
+def run_keras(keras: Any, problem: Problem, case: KerasCase) -> list[list[torch.Tensor]]:
     variables = [keras.Variable(p.clone(), dtype="float64") for p in problem.start]
     optimizer = getattr(keras.optimizers, case.name)(
-        learning_rate=ListedSchedule(problem.lrs), **case.theirs)
+        learning_rate=listed_schedule(keras, problem.lrs), **case.theirs)
     trajectory = []
     for step in range(len(problem.lrs)):
         params = [v.value for v in variables]
@@ -95,9 +101,9 @@ def run_keras(problem: Problem, case: KerasCase) -> list[list[torch.Tensor]]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_preset_keras_follows_keras(case: KerasCase, seed: int) -> None:
+def test_preset_keras_follows_keras(case: KerasCase, seed: int, keras: Any) -> None:
     problem = make_problem(seed, case.peak_lr)
-    theirs = run_keras(problem, case)
+    theirs = run_keras(keras, problem, case)
     assert theirs[-1][0].dtype == torch.float64
     assert_conforms(problem, case.name, {"preset": "keras", **case.ours}, theirs,
                     torch_differs=case.torch_differs)

@@ -26,7 +26,9 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from cases import CASES
+from cases import CASES, state_structures
+from cases import NAMES as CLASS_NAMES
+from explore import EXPLORE
 from torch import nn
 
 import optimlab
@@ -234,6 +236,15 @@ def _stateless_with_independent_decay(case) -> bool:
 DCP_CASES = [case for index, case in enumerate(CASES)
              if (index % 4 == 0 or "independent" in case.id)
              and not _stateless_with_independent_decay(case)]
+#: FSDP2 steps every case under explore; the CI run, one case per state structure
+#: (tests/cases.py: sharding wraps state, not conventions) and those with independent decay
+FSDP_CASES = CASES if EXPLORE else [case for case in CASES if case in state_structures()
+                                    or "independent" in case.id]
+#: the cases checkpointed through DCP: DCP_CASES under explore; in the CI run, those of
+#: FSDP_CASES and the first of each optimizer there
+DCP_RUN = DCP_CASES if EXPLORE else [
+    case for case in FSDP_CASES if not _stateless_with_independent_decay(case) and (
+        case in DCP_CASES or case is next(c for c in FSDP_CASES if c.name == case.name))]
 
 
 def _dcp_round_trip(model, optimizer, case, named, data, rank, checkpoint) -> list:
@@ -274,7 +285,7 @@ def _dtensor_ops() -> dict[str, float]:
     mesh = init_device_mesh("cpu", (WORLD,))
     gen = torch.Generator().manual_seed(3)
     differences = {}
-    for name in ("SGD", "Adagrad", "RMSprop", "Adam", "AdamW"):
+    for name in CLASS_NAMES:
         values = [torch.randn(4, 3, dtype=torch.complex128, generator=gen),
                   torch.randn(5, dtype=torch.float64, generator=gen)]
         grads = [[torch.randn(v.shape, dtype=v.dtype, generator=gen) for v in values]
@@ -307,7 +318,7 @@ def _fsdp_worker(rank: int, folder: str) -> None:
     _init(rank, folder)
     data = _data(2 * STEPS)
     results: dict[str, Any] = {"fsdp": {}, "dcp": {}}
-    for index, case in enumerate(CASES):
+    for index, case in enumerate(FSDP_CASES):
         model, reference = _sharded(), _model()
         named = index % 2 == 0  # by name (named_parameters) or by position
         optimizer = case.build(model.named_parameters() if named else model.parameters(),
@@ -318,7 +329,7 @@ def _fsdp_worker(rank: int, folder: str) -> None:
             _step(reference, reference_optimizer, x, y)
         results["fsdp"][case.id] = _max_difference(model, reference)
         assert all(isinstance(p, DTensor) for p in model.parameters())
-        if case in DCP_CASES:
+        if case in DCP_RUN:
             results["dcp"][case.id] = _dcp_round_trip(model, optimizer, case, named, data,
                                                       rank, os.path.join(folder, str(index)))
 
@@ -345,12 +356,12 @@ def _fsdp_worker(rank: int, folder: str) -> None:
 def test_fsdp2_and_distributed_checkpoint(tmp_path) -> None:
     results = _spawn(_fsdp_worker, tmp_path)
     for rank, found in enumerate(results):
-        assert len(found["fsdp"]) == len(CASES) and len(found["dcp"]) == len(DCP_CASES)
+        assert len(found["fsdp"]) == len(FSDP_CASES) and len(found["dcp"]) == len(DCP_RUN)
         for case, difference in found["fsdp"].items():
             assert difference < 1e-12, (rank, case, difference)
         for case, (exact, skipped) in found["dcp"].items():
             assert exact and skipped == 1, (rank, case, exact, skipped)
-        assert found["dtensor"] == dict.fromkeys(["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"],
+        assert found["dtensor"] == dict.fromkeys(CLASS_NAMES,
                                                  0.0), found["dtensor"]
         assert found["nan_skip"] == ["skipped 1", True], rank
         message, unchanged = found["nan_raise"]
@@ -373,6 +384,8 @@ def _dcp_stateless_worker(rank: int, folder: str) -> None:
     _report(folder, rank, {"exact": exact})
 
 
+@pytest.mark.skipif(not EXPLORE, reason="a known limitation of DCP, recorded under explore "
+                    "(scripts/explore.sh): 13 s of two processes")
 @pytest.mark.xfail(strict=True, reason=(
     "DCP's get/set_state_dict initialize an optimizer whose state is empty by one step at "
     "lr = 0 on zero gradients, assuming that changes no param; optimlab.SGD without "

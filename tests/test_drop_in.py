@@ -8,14 +8,13 @@ import inspect
 import pytest
 import torch
 from cases import CASES, Case, reference_kwargs
+from cases import NAMES as CLASS_NAMES
 from references import REFERENCES
 
 import optimlab
 
-NAMES = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
 
-
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CLASS_NAMES)
 def test_every_torch_keyword_in_the_same_position_with_the_same_default(name) -> None:
     theirs = inspect.signature(getattr(torch.optim, name).__init__).parameters
     ours = inspect.signature(getattr(optimlab, name).__init__).parameters
@@ -34,7 +33,7 @@ def _model():
     return torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CLASS_NAMES)
 def test_a_torch_training_loop_runs_unchanged(name, gen) -> None:
     model = _model()
     optimizer = getattr(optimlab, name)(model.parameters(), lr=0.05)
@@ -60,7 +59,7 @@ def test_a_torch_training_loop_runs_unchanged(name, gen) -> None:
     assert clone.state_dict()["param_groups"] == optimizer.state_dict()["param_groups"]
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CLASS_NAMES)
 def test_params_without_grad_are_skipped(name, gen) -> None:
     used, unused = torch.randn(3, requires_grad=True), torch.randn(3, requires_grad=True)
     before = unused.detach().clone()

@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 import torch
-from cases import CASES, TORCH_CASES, Case
+from cases import CASES, TORCH_CASES, Case, option_cover
 
 import optimlab
 from optimlab import compiled, engines, generated, native
@@ -55,7 +55,7 @@ def _assert_agree(case: Case, engine: str, dtype: torch.dtype, gen: torch.Genera
             torch.testing.assert_close(value, reference.state[q][key], **TOLERANCE[dtype])
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", option_cover(), ids=lambda c: c.id)
 def test_compiled_engine_follows_the_reference_engine(case: Case, gen) -> None:
     _assert_agree(case, "compiled", torch.float32, gen)
 

@@ -14,6 +14,7 @@ import re
 import pytest
 import torch
 from cases import BIG_SHAPE, Case, with_state_dtypes
+from cases import NAMES as CLASS_NAMES
 from snapshots import bitwise_equal, snapshot
 
 import optimlab
@@ -96,7 +97,7 @@ def test_a_bad_step_changes_nothing(policy: str, case: Case, state_dtype, engine
 
 
 @pytest.mark.parametrize("engine", sorted(ENGINES))
-@pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"])
+@pytest.mark.parametrize("name", CLASS_NAMES)
 def test_a_bad_first_step_creates_no_state(name: str, engine: str, gen) -> None:
     for policy in ("skip", "raise"):
         params = _params(gen)
@@ -114,7 +115,7 @@ def test_a_bad_first_step_creates_no_state(name: str, engine: str, gen) -> None:
 
 
 @pytest.mark.parametrize("engine", sorted(ENGINES))
-@pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"])
+@pytest.mark.parametrize("name", CLASS_NAMES)
 def test_ignore_lets_it_through_as_torch_does(name: str, engine: str, gen) -> None:
     start = torch.randn(5, generator=gen)
     grad = torch.randn(5, generator=gen)

@@ -53,7 +53,7 @@ def _resumed(make_first, make_second, gen, before=7, after=8, shapes=SHAPES):
 
 
 @pytest.mark.parametrize(("case", "state_dtype", "engine"),
-                         with_state_dtypes(["auto", "reference"]))
+                         with_state_dtypes(["auto", "reference"], every_case=False))
 def test_optimlab_to_optimlab_is_exact(case: Case, state_dtype, engine, gen) -> None:
     """Bit for bit, whatever the moments are stored in (bf16 and 8 bits need a tensor of
     codecs.SMALL_TENSOR elements or more: BIG_SHAPE)."""
@@ -71,18 +71,8 @@ def test_optimlab_to_optimlab_is_exact(case: Case, state_dtype, engine, gen) -> 
     assert stored <= narrow, stored  # the last param's moments in the storage asked for
 
 
-ISSUE_11 = pytest.mark.xfail(strict=True, reason=(
-    "issue 11 item 6: bf16 moments loaded by load_state_dict stay in the param's dtype "
-    "(torch's load casts them) until the next step re-stores them"))
-
-
-def _narrow_with_issue_11() -> list:
-    return [pytest.param(*p.values, id=p.id, marks=ISSUE_11 if p.values[1] == torch.bfloat16
-                         else ()) for p in with_state_dtypes(["reference"])
-            if p.values[1] is not None]
-
-
-@pytest.mark.parametrize(("case", "state_dtype", "engine"), _narrow_with_issue_11())
+@pytest.mark.parametrize(("case", "state_dtype", "engine"),
+                         [p for p in with_state_dtypes(["reference"]) if p.values[1] is not None])
 def test_a_loaded_state_is_stored_as_asked_before_any_step(case: Case, state_dtype, engine,
                                                            gen) -> None:
     """A checkpoint of narrow moments loads as narrow moments: loading must not bring back

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from cases import NAMES as CLASS_NAMES
 from cases import TORCH_CASES, Case
 
 import optimlab
@@ -89,7 +90,7 @@ def test_parity_under_lr_schedule_and_add_param_group(case: Case, gen: torch.Gen
     _assert_same(ours, theirs, dtype)
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"])
+@pytest.mark.parametrize("name", CLASS_NAMES)
 @pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128], ids=str)
 def test_parity_on_complex_params(name: str, dtype: torch.dtype, gen: torch.Generator) -> None:
     ours, theirs = _twins(gen, dtype, shapes=[(3,), (2, 4)])

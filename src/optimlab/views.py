@@ -67,7 +67,8 @@ class View:
 
 
 def as_floats(numbers: Mapping[str, Number]) -> dict[str, float]:
-    return {k: float(v) if isinstance(v, Tensor) else v for k, v in numbers.items()}
+    """The numbers as Python floats (a tensor lr, even one that requires grad, by value)."""
+    return {k: float(v.detach()) if isinstance(v, Tensor) else v for k, v in numbers.items()}
 
 
 def numbers_of(rule: Rule, group: Mapping[str, Any]) -> dict[str, Number]:

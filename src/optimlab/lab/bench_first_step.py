@@ -1,7 +1,7 @@
 """The first step of an optimizer on the GPT-small-like shape, compiling included, in
 fresh processes: with an empty cache ("cold") and again with the cache the first process
-left ("warm"). Two paths: the compiled engine (Inductor's cache) and the generated C
-kernel (optimlab.ckernel's cache)."""
+left ("warm"), through the compiled engine (Inductor's cache) or auto (on the CPU the
+generated C kernel, optimlab.ckernel's cache)."""
 
 from __future__ import annotations
 
@@ -17,27 +17,20 @@ params = [torch.nn.Parameter(torch.randn(s) * 0.02) for s in gpt_small_like()]
 for p in params:
     p.grad = torch.randn(p.shape) * 1e-3
 """
-COMPILED = _PARAMS + """
-optimizer = optimlab.{name}(params, engine="compiled", {kwargs})
+STEP = _PARAMS + """
+optimizer = optimlab.{name}(params, engine="{engine}", {kwargs})
 start = time.perf_counter()
-optimizer.step()
-print(time.perf_counter() - start)
-"""
-KERNEL = _PARAMS + """
-from optimlab.lab.bench_steps import KernelStep
-start = time.perf_counter()
-optimizer = KernelStep(params, "{name}", {kwargs})
 optimizer.step()
 print(time.perf_counter() - start)
 """
 
 
 def first_step_seconds(name: str = "RMSprop", kwargs: str = "",
-                       path: str = "compiled") -> dict[str, float]:
-    """Seconds of ``optimlab.<name>(params, <kwargs>)``'s first step, cold and warm,
-    through the compiled engine (``path="compiled"``) or the C kernel (``"kernel"``:
-    tracing, generating, compiling, loading and the step)."""
-    script = (COMPILED if path == "compiled" else KERNEL).format(name=name, kwargs=kwargs)
+                       engine: str = "compiled") -> dict[str, float]:
+    """Seconds of ``optimlab.<name>(params, engine=<engine>, <kwargs>)``'s first step, cold
+    and warm: compiling included (``"compiled"``: Inductor; ``"auto"`` on the CPU: the
+    generated C kernel's tracing, generating, building and loading)."""
+    script = STEP.format(name=name, engine=engine, kwargs=kwargs)
     times = {}
     with tempfile.TemporaryDirectory() as cache:
         environment = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache,
