@@ -142,16 +142,18 @@ BIG_SHAPE = (64, codecs.SMALL_TENSOR // 64)
 #: The CI matrix (OPTIMLAB_TEST_MATRIX=full, set by scripts/explore.sh, runs every case on
 #: every engine with every storage). With moments in the param's dtype: every case on the
 #: reference engine (the oracle) and on auto (the default); on native the cases whose
-#: conventions are torch's (native runs the reference engine for the others); on compiled
-#: and generated, one case per state structure of each optimizer (``state_structures``:
-#: an engine's layout, resume and state dicts depend on which moments it keeps, not on
-#: the numbers; tests/test_engines.py and tests/test_ckernel.py run every convention on
-#: those engines). Narrow moments (bf16, 8 bits): on the reference engine for every case
-#: that keeps a moment, or for the first such case of each optimizer where a test asks for
-#: fewer; on auto and generated for the first such case of each optimizer (an engine adds
-#: the mechanics of storing, not the rule's options); not on native, which hands a tensor
-#: with narrow moments to the reference engine; not on compiled (each case a kernel
-#: compiled, seconds; tests/test_codecs.py compiles every rule with both codecs).
+#: conventions are torch's (native runs the reference engine for the others); on generated,
+#: one case per state structure of each optimizer (``state_structures``: an engine's layout,
+#: resume and state dicts depend on which moments it keeps, not on the numbers); on
+#: compiled, whose kernels cost seconds of Inductor each when its cache is cold, the first
+#: case of each optimizer (tests/test_engines.py and tests/test_ckernel.py compile every
+#: state structure and every convention). Narrow moments (bf16, 8 bits): on the reference
+#: engine for every case that keeps a moment, or for the first such case of each optimizer
+#: where a test asks for fewer; on auto and generated for the first such case of each
+#: optimizer (an engine adds the mechanics of storing, not the rule's options); not on
+#: native, which hands a tensor with narrow moments to the reference engine; not on compiled
+#: (each case a kernel compiled, seconds; tests/test_codecs.py compiles every rule with both
+#: codecs).
 FULL_MATRIX = EXPLORE
 
 
@@ -215,12 +217,20 @@ def _features(case: Case) -> set:
         {(case.name, "state", config.state_keys)}
 
 
+def firsts(cases: list[Case] = CASES) -> list[Case]:
+    """The first case of each optimizer (torch's defaults)."""
+    return [next(c for c in cases if c.name == name)
+            for name in dict.fromkeys(c.name for c in cases)]
+
+
 def in_ci_matrix(case: Case, engine: str, structures: list[Case]) -> bool:
     """Whether the CI run takes ``case`` on ``engine`` (moments in the param's dtype)."""
     if FULL_MATRIX or engine in ("reference", "auto"):
         return True
     if engine == "native":
         return case.torch_parity
+    if engine == "compiled":  # seconds of Inductor per kernel, cold
+        return case in firsts()
     return case in structures
 
 
@@ -237,7 +247,7 @@ def with_state_dtypes(engines: list[str], cases: list[Case] = CASES,
 
     def runs(case: Case, state_dtype, engine: str) -> bool:
         if state_dtype is None:
-            if not every_case and engine != "reference" and not FULL_MATRIX:
+            if not every_case and engine not in ("reference", "compiled") and not FULL_MATRIX:
                 return case in structures
             return in_ci_matrix(case, engine, structures)
         if FULL_MATRIX:

@@ -19,7 +19,7 @@ import math
 
 import pytest
 import torch
-from cases import CASES, FULL_MATRIX, Case, option_cover, state_structures
+from cases import CASES, FULL_MATRIX, Case, firsts, option_cover, state_structures
 
 from optimlab import ckernel, codecs
 from optimlab.reference import update_dense
@@ -144,14 +144,26 @@ def _storages_for(dtype: torch.dtype) -> list[str]:
     return ["f32", "bf16", "8bit", *own]
 
 
-#: in the CI run, each convention (option value) with fp32 params on every storage, and the
-#: other param dtypes for one case per state structure; every case under explore
+#: in the CI run: each convention (option value) with fp32 params and moments; each state
+#: structure with every storage of fp32 params; each optimizer's first case with fp32
+#: moments and the param's own dtype for the other param dtypes; every case with
+#: everything under explore
 #: (tests/cases.py)
-STRUCTURES, COVER = state_structures(), option_cover()
-PARAMS = [(case, dtype, storage) for case in CASES if case in COVER or case in STRUCTURES
-          for dtype in PARAM_DTYPES
-          if FULL_MATRIX or (dtype == torch.float32 and case in COVER) or case in STRUCTURES
-          for storage in _storages_for(dtype)]
+STRUCTURES, COVER, FIRSTS = state_structures(), option_cover(), firsts()
+
+
+def _in_ci(case: Case, dtype: torch.dtype, storage: str) -> bool:
+    if FULL_MATRIX:
+        return True
+    if case in STRUCTURES and dtype == torch.float32:
+        return True
+    if case in FIRSTS:
+        return storage in ("f32", "f64", "f16") or (dtype == torch.bfloat16 and storage == "bf16")
+    return case in COVER and dtype == torch.float32 and storage == "f32"
+
+
+PARAMS = [(case, dtype, storage) for case in CASES for dtype in PARAM_DTYPES
+          for storage in _storages_for(dtype) if _in_ci(case, dtype, storage)]
 
 
 @pytest.mark.parametrize("case,dtype,storage", PARAMS,

@@ -55,13 +55,25 @@ def _compiled_step_follows_eager(case: Case, engine: str, backend: str, seed: in
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("engine", engines.ENGINES if EXPLORE else ["auto"])
-@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def _every_engine_sampled(classes: list) -> list:
+    """(class, engine) pairs: every pair under explore; in the CI run every class on auto
+    (the default) and every other engine on one class each, in turn."""
+    if EXPLORE:
+        return [pytest.param(c, e, id=f"{c.__name__}-{e}") for e in engines.ENGINES
+                for c in classes]
+    others = [e for e in engines.ENGINES if e != "auto"]
+    pairs = [(c, "auto") for c in classes]
+    pairs += [(classes[i % len(classes)], e) for i, e in enumerate(others)]
+    return [pytest.param(c, e, id=f"{c.__name__}-{e}") for c, e in pairs]
+
+
+@pytest.mark.parametrize(("cls", "engine"), _every_engine_sampled(CLASSES))
 def test_torch_compile_of_step_traces_and_gives_the_eager_numbers(cls, engine, seed) -> None:
     """Failure 1: torch.compile(optimizer.step) crashed on torch's fused kernels. The
     aot_eager backend runs Dynamo and AOT autograd's functionalization (where the crash
     was) without generating code. Traced, every engine runs the reference engine's rule
-    (engines.run), so the CI run takes the default engine and explore every engine."""
+    (engines.run); each class is compiled on the default engine, each engine at least
+    once (all pairs under explore)."""
     _compiled_step_follows_eager(_first_case(cls), engine, "aot_eager", seed)
 
 
@@ -240,9 +252,15 @@ def _stored_bytes(optimizer) -> int:
                for k, t in entry.items() if k != "step")
 
 
-@pytest.mark.parametrize("state_dtype", [torch.bfloat16, torch.int8], ids=str)
-@pytest.mark.parametrize("engine", [e for e in engines.ENGINES if EXPLORE or e != "compiled"])
-@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def _narrow_state_cases() -> list:
+    """Every class with bf16 and 8-bit moments on every engine; the compiled engine (a
+    kernel compiled per case) for AdamW only, except under explore."""
+    return [pytest.param(c, e, d, id=f"{c.__name__}-{e}-{str(d)[6:]}")
+            for d in (torch.bfloat16, torch.int8) for e in engines.ENGINES for c in CLASSES
+            if EXPLORE or e != "compiled" or c is optimlab.AdamW]
+
+
+@pytest.mark.parametrize(("cls", "engine", "state_dtype"), _narrow_state_cases())
 def test_low_precision_state_stays_low_precision_after_loading(cls, engine, state_dtype,
                                                                seed) -> None:
     """Failure 6: bf16 state came back fp32 from load_state_dict until the next step."""
@@ -303,9 +321,10 @@ def test_an_8bit_checkpoint_is_refused_by_torch_and_converted_by_porting(seed) -
 # --- 9. low-precision params: one numeric policy ---------------------------------------------
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
-@pytest.mark.parametrize("engine", [e for e in engines.ENGINES if e != "reference"])
-@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize(("cls", "engine", "dtype"), [
+    pytest.param(c, e, d, id=f"{c.__name__}-{e}-{str(d)[6:]}")
+    for d in (torch.bfloat16, torch.float16) for e in engines.ENGINES if e != "reference"
+    for c in CLASSES if EXPLORE or e != "compiled" or c is optimlab.AdamW])
 def test_low_precision_params_agree_across_engines(cls, engine, dtype, seed) -> None:
     """Failure 9: the reference engine computed in the param's dtype and the kernels in
     fp32, so a group crossing auto's threshold changed course. Now every engine computes

@@ -221,20 +221,18 @@ def _finite(optimizer: torch.optim.Optimizer, params: list[torch.Tensor]) -> boo
 
 
 def on_every_engine(strategy: st.SearchStrategy, engines: list[str] | None = None):
-    """Run the decorated property ``check(engine, run)`` on every engine. The compiled
-    engine compiles a kernel for each configuration drawn (about a second each), so it
-    gets a tenth of the examples under explore and a fortieth (5) in the CI run; auto,
-    which on the CPU runs the generated kernel and the others' fallbacks, is fuzzed under
-    explore only. ``given`` wraps ``check`` itself: a derandomized
-    profile draws from a hash of its source, so each property draws its own runs (the
-    same on every engine), and ``@example``s on ``check`` run first."""
+    """Run the decorated property ``check(engine, run)`` on every engine. The compiled engine
+    compiles a kernel for each configuration drawn (seconds each, cold), so it is fuzzed under
+    explore only, with a tenth of the examples; so is auto, which on the CPU runs the generated
+    kernel and the others' fallbacks. ``given`` wraps ``check`` itself: a derandomized profile
+    draws from a hash of its source, so each property draws its own runs (the same on every
+    engine), and ``@example``s on ``check`` run first."""
     def decorate(check):
-        chosen = [e for e in engines or sorted(ENGINES) if EXPLORE or e != "auto"]
+        chosen = [e for e in engines or sorted(ENGINES) if EXPLORE or e not in ("auto", "compiled")]
 
         @pytest.mark.parametrize("engine", chosen)
         def test(engine: str) -> None:
-            share = 10 if EXPLORE else 40
-            examples = EXAMPLES if engine != "compiled" else max(EXAMPLES // share, 5)
+            examples = EXAMPLES if engine != "compiled" else max(EXAMPLES // 10, 5)
             settings(SETTINGS, max_examples=examples)(given(run=strategy)(check))(engine)
         test.__name__, test.__doc__ = check.__name__, check.__doc__
         return test
