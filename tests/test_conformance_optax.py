@@ -15,14 +15,19 @@ import pytest
 import torch
 from conformance import Problem, assert_conforms, gradients, make_problem
 
-jax = pytest.importorskip(
-    "jax", reason="JAX is not installed (pip install 'optimlab[conformance]')")
-np = pytest.importorskip("numpy", reason="NumPy is not installed (JAX needs it)")
-optax = pytest.importorskip(
-    "optax", reason="optax is not installed (pip install 'optimlab[conformance]')")
-jax.config.update("jax_enable_x64", True)  # fp64 arrays: compare at 1e-10
-jax.config.update("jax_platforms", "cpu")
-jnp = jax.numpy
+
+@pytest.fixture(scope="module")
+def optax() -> Any:
+    """optax on JAX's CPU backend in fp64, imported by the first test that needs it
+    (JAX's import costs seconds that a worker running none of these tests need not pay)."""
+    jax = pytest.importorskip(
+        "jax", reason="JAX is not installed (pip install 'optimlab[conformance]')")
+    pytest.importorskip("numpy", reason="NumPy is not installed (JAX needs it)")
+    module = pytest.importorskip(
+        "optax", reason="optax is not installed (pip install 'optimlab[conformance]')")
+    jax.config.update("jax_enable_x64", True)  # fp64 arrays: compare at 1e-10
+    jax.config.update("jax_platforms", "cpu")
+    return module
 
 
 @dataclass(frozen=True)
@@ -72,10 +77,14 @@ CASES = [
 
 
 def _to_torch(array: Any) -> torch.Tensor:
+    import numpy as np  # installed with JAX (the optax fixture checks)
+
     return torch.from_numpy(np.array(array))
 
 
-def run_optax(problem: Problem, case: OptaxCase) -> list[list[torch.Tensor]]:
+def run_optax(optax: Any, problem: Problem, case: OptaxCase) -> list[list[torch.Tensor]]:
+    import jax.numpy as jnp  # imported by the optax fixture
+
     lrs = jnp.asarray(problem.lrs, dtype=jnp.float64)
     optimizer = getattr(optax, case.optax_name)(learning_rate=lambda count: lrs[count],
                                                 **case.theirs)
@@ -92,9 +101,9 @@ def run_optax(problem: Problem, case: OptaxCase) -> list[list[torch.Tensor]]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_preset_optax_follows_optax(case: OptaxCase, seed: int) -> None:
+def test_preset_optax_follows_optax(case: OptaxCase, seed: int, optax: Any) -> None:
     problem = make_problem(seed, case.peak_lr)
-    theirs = run_optax(problem, case)
+    theirs = run_optax(optax, problem, case)
     assert theirs[-1][0].dtype == torch.float64
     assert_conforms(problem, case.name, {"preset": "optax", **case.ours}, theirs,
                     torch_differs=case.torch_differs)
