@@ -105,24 +105,49 @@ def _train(make, key, value, seed: int, shapes=SHAPES
     return params, optimizer
 
 
-def _tolerance(case: Case, key: str, value) -> dict[str, float]:
+def _assert_follows(case: Case, key: str, value, ours: torch.Tensor,
+                    theirs: torch.Tensor) -> None:
+    lr = case.kwargs.get("lr", 1e-2)
     if key == "state_dtype" and value in NARROW:
-        # engines may round a moment to the other neighbour (one bf16 ulp, one 8-bit code)
-        return {"rtol": 0.0, "atol": 0.05 * case.kwargs["lr"] * AFTER}
+        # engines may round a moment to its other neighbour (one bf16 ulp, one 8-bit code):
+        # a share of a step for nearly every element; where a second moment is tiny beside
+        # its block's largest, one 8-bit code is a large relative change, and that element
+        # may move by up to a step per step (found by scripts/explore.sh: FOUND_BY_EXPLORE)
+        distance = (ours - theirs).abs()
+        assert distance.max() <= lr * AFTER, distance.max()
+        assert (distance > 0.05 * lr * AFTER).float().mean() <= 1e-3, \
+            f"{int((distance > 0.05 * lr * AFTER).sum())} of {distance.numel()} elements"
+        return
     # fp32 engines round differently (the generated kernel multiplies by reciprocals of
     # hoisted scalars); over a few steps that differs by a small share of one step's size
-    return {"rtol": 1e-5, "atol": 1e-6 + 1e-3 * case.kwargs.get("lr", 1e-2)}
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6 + 1e-3 * lr)
+
+
+def _follows_the_reference_engine(change, engine: str, seed: int) -> None:
+    case, key, value = change
+    theirs, reference = _train(lambda p: case.build(p, engine="reference"), key, value, seed)
+    ours, optimizer = _train(lambda p: case.build(p, engine=engine), key, value, seed)
+    for p, q in zip(ours, theirs, strict=True):
+        _assert_follows(case, key, value, p.detach(), q.detach())
+        assert sorted(optimizer.state[p]) == sorted(reference.state[q])
 
 
 @pytest.mark.parametrize(("change", "engine"), [
     p for e in engines.ENGINES if e != "reference" for p in _for_engine(e)])
 def test_a_mid_run_change_follows_the_reference_engine(change, engine, seed) -> None:
-    case, key, value = change
-    theirs, reference = _train(lambda p: case.build(p, engine="reference"), key, value, seed)
-    ours, optimizer = _train(lambda p: case.build(p, engine=engine), key, value, seed)
-    for p, q in zip(ours, theirs, strict=True):
-        torch.testing.assert_close(p.detach(), q.detach(), **_tolerance(case, key, value))
-        assert sorted(optimizer.state[p]) == sorted(reference.state[q])
+    _follows_the_reference_engine(change, engine, seed)
+
+
+#: (case id, key, value, engine, seed) that scripts/explore.sh found failing, kept as fixed
+#: cases: RMSprop's square_avg of one element, tiny beside its block's largest, rounded to
+#: the other 8-bit code on the generated engine moved that element by 0.2 of a step per step
+FOUND_BY_EXPLORE = [("RMSprop(momentum=0.9)", "state_dtype", torch.int8, "generated", 1492017306)]
+
+
+@pytest.mark.parametrize(("case_id", "key", "value", "engine", "seed_found"), FOUND_BY_EXPLORE)
+def test_what_explore_found(case_id, key, value, engine, seed_found) -> None:
+    case = next(c for c in CASES if c.id == case_id)
+    _follows_the_reference_engine((case, key, value), engine, seed_found)
 
 
 def _torch_takes(case: Case, key: str, value) -> bool:
