@@ -88,3 +88,28 @@ def test_centered_rmsprop_survives_a_constant_gradient(dtype, gen) -> None:
         param.grad = grad.clone()
         optimizer.step()
     assert torch.isfinite(param).all() and torch.isfinite(optimizer.state[param]["grad_avg"]).all()
+
+
+def test_centered_rmsprop_at_alpha_zero_is_sgd_at_lr_over_eps_and_l2_can_diverge() -> None:
+    """alpha = 0 makes E[g²] − E[g]² = g² − g² = 0, so the step is lr·(g + λθ)/eps: with
+    lr·λ/eps > 2 the decay term grows θ geometrically, in torch.optim as in optimlab (found
+    by scripts/explore.sh in fp16, where g² then overflowed; outside the fuzz domain). On
+    the fourth step torch's g² − g·g rounds below 0 and its θ turns NaN; ours, clamped at 0,
+    stays finite."""
+    start = torch.tensor([0.5, -1.2, 2.0], dtype=torch.float64)
+    settings = {"lr": 0.3, "alpha": 0.0, "eps": 1.0, "centered": True, "weight_decay": 30.0}
+    ends = []
+    for build in (lambda p: torch.optim.RMSprop([p], **settings),
+                  lambda p: optimlab.RMSprop([p], **settings)):
+        param = start.clone().requires_grad_()
+        optimizer = build(param)
+        for _ in range(3):
+            param.grad = torch.ones_like(param)
+            optimizer.step()
+        ends.append(param.detach().clone())
+        param.grad = torch.ones_like(param)
+        optimizer.step()
+    torch.testing.assert_close(ends[1], ends[0], rtol=1e-12, atol=0.0)
+    # θ ← θ − 0.3·(1 + 30θ) = −8θ − 0.3 per step: three steps multiply |θ| by ~8³ = 512
+    assert (ends[0].abs() > 400 * start.abs()).all()
+    assert torch.isfinite(param).all()
