@@ -167,15 +167,25 @@ def keeps_moments(case: Case) -> bool:
     return any(key != "step" for key in optimizer.state[param])
 
 
+_CONFIGS: dict[str, Any] = {}
+
+
+def config_of(case: Case) -> Any:
+    """The configuration a kernel is built for (views.Config: the rule, its options, the
+    state it keeps), probed once per case (case ids are unique)."""
+    if case.id not in _CONFIGS:
+        probe = case.build([torch.ones(2, requires_grad=True)], engine="reference")
+        _CONFIGS[case.id] = probe.view(probe.param_groups[0]).config
+    return _CONFIGS[case.id]
+
+
 def state_structures(cases: list[Case] = CASES) -> list[Case]:
     """The first case of each (optimizer, state keys) pair: SGD with and without momentum,
     RMSprop plain, centered, with momentum, Adam with and without amsgrad..."""
-    firsts: dict[tuple, Case] = {}
+    chosen: dict[tuple, Case] = {}
     for case in cases:
-        probe = case.build([torch.ones(2, requires_grad=True)], engine="reference")
-        config = probe.view(probe.param_groups[0]).config
-        firsts.setdefault((case.name, config.state_keys), case)
-    return list(firsts.values())
+        chosen.setdefault((case.name, config_of(case).state_keys), case)
+    return list(chosen.values())
 
 
 def one_per_config(cases: list[Case] = CASES) -> list[Case]:
@@ -185,11 +195,10 @@ def one_per_config(cases: list[Case] = CASES) -> list[Case]:
     same kernel with other scalars."""
     if FULL_MATRIX:
         return list(cases)
-    firsts: dict = {}
+    chosen: dict = {}
     for case in cases:
-        probe = case.build([torch.ones(2, requires_grad=True)], engine="reference")
-        firsts.setdefault(probe.view(probe.param_groups[0]).config, case)
-    return list(firsts.values())
+        chosen.setdefault(config_of(case), case)
+    return list(chosen.values())
 
 
 def option_cover(cases: list[Case] = CASES) -> list[Case]:
@@ -211,8 +220,7 @@ def option_cover(cases: list[Case] = CASES) -> list[Case]:
 
 
 def _features(case: Case) -> set:
-    probe = case.build([torch.ones(2, requires_grad=True)], engine="reference")
-    config = probe.view(probe.param_groups[0]).config
+    config = config_of(case)
     return {(case.name, key, value) for key, value in config.options} | \
         {(case.name, "state", config.state_keys)}
 
@@ -241,9 +249,7 @@ def with_state_dtypes(engines: list[str], cases: list[Case] = CASES,
     one case per state structure, and narrow moments the first case of each optimizer on
     the reference engine too)."""
     narrowable = [case for case in cases if keeps_moments(case)]
-    firsts = [next(c for c in narrowable if c.name == name) for name in
-              dict.fromkeys(c.name for c in narrowable)]
-    structures = state_structures(cases)
+    narrow_firsts, structures = firsts(narrowable), state_structures(cases)
 
     def runs(case: Case, state_dtype, engine: str) -> bool:
         if state_dtype is None:
@@ -253,8 +259,8 @@ def with_state_dtypes(engines: list[str], cases: list[Case] = CASES,
         if FULL_MATRIX:
             return True
         if engine == "reference":
-            return every_case or case in firsts
-        return engine not in ("native", "compiled") and case in firsts
+            return every_case or case in narrow_firsts
+        return engine not in ("native", "compiled") and case in narrow_firsts
 
     params = []
     for label, state_dtype in STATE_DTYPES.items():

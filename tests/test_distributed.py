@@ -26,7 +26,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from cases import CASES, state_structures
+from cases import CASES, firsts, state_structures
 from cases import NAMES as CLASS_NAMES
 from explore import EXPLORE
 from torch import nn
@@ -249,7 +249,7 @@ FSDP_CASES = CASES if EXPLORE else [case for case in CASES if case in state_stru
 #: FSDP_CASES and the first of each optimizer there
 DCP_RUN = DCP_CASES if EXPLORE else [
     case for case in FSDP_CASES if not _stateless_with_independent_decay(case) and (
-        case in DCP_CASES or case is next(c for c in FSDP_CASES if c.name == case.name))]
+        case in DCP_CASES or case in firsts(FSDP_CASES))]
 
 
 def _dcp_round_trip(model, optimizer, case, named, data, rank, checkpoint) -> list:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from cases import CASES, Case
+from cases import CASES, Case, config_of
 from explore import EXPLORE
 
 import optimlab
@@ -65,7 +65,7 @@ CHANGES = _changes()
 def _changes_structure(case: Case, key: str, value) -> bool:
     """Whether the change alters the state kept (a moment added or dropped, its storage)."""
     probe = case.build([torch.ones(2, requires_grad=True)], engine="reference")
-    before = probe.view(probe.param_groups[0]).config
+    before = config_of(case)
     after = probe.view({**probe.param_groups[0], key: value}).config
     return (before.state_keys, before.state_dtype) != (after.state_keys, after.state_dtype)
 

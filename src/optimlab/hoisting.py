@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.ckernel.trace import Graph, Node, UnsupportedRule, trace
+from optimlab.ckernel.trace import Graph, UnsupportedRule, trace
 
 __all__ = ["Split", "UnsupportedRule", "split"]
 
@@ -125,7 +125,7 @@ class Split:
         for node in self.graph.live():
             if not node.tensor or node.op == "input":
                 continue
-            if _divides_by_scalar(self.graph, node):
+            if self.graph.divides_by_scalar(node):
                 text = f"{operand(node.args[0])} * {operand(node.args[1], 'recip')}"
             else:
                 text = PYTHON_OPS[node.op].format(*(operand(a) for a in node.args))
@@ -134,10 +134,6 @@ class Split:
         outputs += [operand(self.graph.outputs[f"state:{k}"]) for k in self.state_keys]
         lines.append(f"    return ({', '.join(outputs)},)")
         return "\n".join(lines) + "\n"
-
-
-def _divides_by_scalar(graph: Graph, node: Node) -> bool:
-    return node.op == "div" and not graph.nodes[node.args[1]].tensor
 
 
 def split(update: Callable, options: Mapping[str, Any], numbers: Sequence[str],
@@ -153,7 +149,7 @@ def split(update: Callable, options: Mapping[str, Any], numbers: Sequence[str],
             argument = graph.nodes[index]
             if argument.tensor or argument.op == "const":
                 continue
-            kind = "recip" if _divides_by_scalar(graph, node) and position == 1 else "value"
+            kind = "recip" if graph.divides_by_scalar(node) and position == 1 else "value"
             if (kind, index) not in hoisted:
                 hoisted.append((kind, index))
     for name in ("param", *(f"state:{k}" for k in state_keys)):

@@ -126,8 +126,9 @@ class _Emitter:
             ctype = "int" if node.boolean else "double"
             self.prologue.append(f"const {ctype} s{node.index} = {_c(node.op, args, True)};")
             return
-        op, divisor = node.op, self.graph.nodes[node.args[-1]]
-        if op == "div" and not divisor.tensor:
+        op = node.op
+        if self.graph.divides_by_scalar(node):
+            divisor = self.graph.nodes[node.args[1]]
             op, args = "mul", [self.operand(node.args[0]), self.hoist("recip", divisor)]
         else:
             args = [self.operand(a) for a in node.args]

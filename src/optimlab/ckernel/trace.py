@@ -90,6 +90,11 @@ class Graph:
     def inputs(self) -> Iterator[Node]:
         return (n for n in self.nodes if n.op == "input")
 
+    def divides_by_scalar(self, node: Node) -> bool:
+        """Whether ``node`` divides by a per-step scalar: both code generators (C and the
+        compiled engine's body) multiply by its reciprocal, computed once on the host."""
+        return node.op == "div" and not self.nodes[node.args[1]].tensor
+
 
 def _exact(value: float) -> Any:
     """A key that tells 0.0 from -0.0 and NaN from itself."""
