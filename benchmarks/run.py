@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from optimlab.lab import bench
-from optimlab.lab.bench_first_step import first_step_seconds
+from optimlab.lab.bench.first_step import first_step_seconds
 
 FIRST_STEPS = [("compiled", "RMSprop", ""), ("compiled", "Adam", "eps_placement='inside'"),
                ("compiled", "AdamW", "state_dtype=torch.int8"), ("auto", "AdamW", ""),
@@ -38,7 +38,7 @@ BIG = ["torch AdamW fused", "optimlab AdamW auto", "optimlab AdamW bf16 moments 
 
 def shape_table(shape: str, everything: bool, names: list[str] | None) -> str:
     """One shape's table, measured in a fresh process (``optimlab bench``)."""
-    command = [sys.executable, "-m", "optimlab.lab.cli", "bench", "--shapes", shape]
+    command = [sys.executable, "-m", "optimlab.lab.commands.cli", "bench", "--shapes", shape]
     if everything:
         command.append("--all")
     if names:

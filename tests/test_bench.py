@@ -7,7 +7,7 @@ import torch
 
 from optimlab import ckernel
 from optimlab.lab import bench
-from optimlab.lab.cli import main
+from optimlab.lab.commands.cli import main
 
 
 def test_measure_times_every_variant_and_its_floor_and_counts_state_bytes() -> None:

@@ -8,7 +8,7 @@ import torch
 
 import optimlab
 from optimlab.lab import compare
-from optimlab.lab.specs import SpecError, as_spec
+from optimlab.lab.inputs.specs import SpecError, as_spec
 
 
 def blobs(gen: torch.Generator, count: int = 96) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from lab_checks import only_folder
 
-from optimlab.lab import cli
+from optimlab.lab.commands import cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

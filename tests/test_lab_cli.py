@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from lab_checks import only_folder, read_metrics, read_report, read_summary
 
-from optimlab.lab import cli, runner
+from optimlab.lab.commands import cli
+from optimlab.lab.running import runner
 
 
 def optimlab(*arguments: str) -> int:

@@ -11,14 +11,14 @@ import pytest
 from lab_checks import read_metrics, read_report, read_summary
 
 import optimlab.lab
-from optimlab.lab import runner
-from optimlab.lab.figures import curves
-from optimlab.lab.records import DIVERGED, FINISHED, INTERRUPTED, Run
-from optimlab.lab.results import Results
-from optimlab.lab.runner import Settings, run_all
-from optimlab.lab.specs import parse_spec
-from optimlab.lab.sweep import SweepResults, no_better_than_chance
-from optimlab.lab.tasks import get_task
+from optimlab.lab.analysis.results import Results
+from optimlab.lab.inputs.specs import parse_spec
+from optimlab.lab.rendering.figures import curves
+from optimlab.lab.running import runner
+from optimlab.lab.running.records import DIVERGED, FINISHED, INTERRUPTED, Run
+from optimlab.lab.running.runner import Settings, run_all
+from optimlab.lab.running.sweep import SweepResults, no_better_than_chance
+from optimlab.lab.workloads.tasks import get_task
 
 
 def interrupt_at(monkeypatch: pytest.MonkeyPatch, call: int) -> None:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from optimlab.hyperparameters import Choice, Pair, Range
-from optimlab.lab.specs import (
+from optimlab.lab.inputs.specs import (
     KEYWORD_CHOICES,
     NAMED,
     SpecError,

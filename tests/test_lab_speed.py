@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from optimlab.lab import compare, runner
-from optimlab.lab.api import resolve_settings, resolve_task
-from optimlab.lab.specs import spec_of_class
+from optimlab.lab import compare
+from optimlab.lab.commands.api import resolve_settings, resolve_task
+from optimlab.lab.inputs.specs import spec_of_class
+from optimlab.lab.running import runner
 
 SLOW = 1000.0  # fake seconds that the first step of the process costs
 

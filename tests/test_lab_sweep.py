@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from lab_checks import only_folder, read_metrics, read_report, read_summary
 
-from optimlab.lab import cli, compare
+from optimlab.lab import compare
+from optimlab.lab.commands import cli
 
 
 def test_sweep_with_weight_decays_draws_the_heatmaps(tmp_path: Path, capsys) -> None:

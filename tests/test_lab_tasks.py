@@ -9,11 +9,12 @@ import pytest
 import torch
 
 import optimlab.lab
-from optimlab.lab import compare, runner
-from optimlab.lab.records import DIVERGED, FINISHED, INTERRUPTED
-from optimlab.lab.runner import Settings, run_all, train
-from optimlab.lab.specs import parse_spec
-from optimlab.lab.tasks import TASKS, get_task
+from optimlab.lab import compare
+from optimlab.lab.inputs.specs import parse_spec
+from optimlab.lab.running import runner
+from optimlab.lab.running.records import DIVERGED, FINISHED, INTERRUPTED
+from optimlab.lab.running.runner import Settings, run_all, train
+from optimlab.lab.workloads.tasks import TASKS, get_task
 
 # (task, optimizer, steps): short runs, long enough to learn something
 LEARNING = {"digits-mlp": ("adam", 60), "digits-cnn": ("adam", 60),

@@ -9,17 +9,17 @@ import math
 import pytest
 from PIL import Image
 
-from optimlab.lab.records import FINISHED, Run
-from optimlab.lab.specs import parse_spec
-from optimlab.lab.surface_figures import (
+from optimlab.lab.inputs.specs import parse_spec
+from optimlab.lab.rendering.surface_figures import (
     animation_gif,
     by_length,
     exit_point,
     paths_figure,
     window,
 )
-from optimlab.lab.surfaces import SURFACES
-from optimlab.lab.trajectories import trajectories
+from optimlab.lab.running.records import FINISHED, Run
+from optimlab.lab.running.trajectories import trajectories
+from optimlab.lab.workloads.surfaces import SURFACES
 
 RAVINE = SURFACES["ravine"]  # box x in [-10, 3], y in [-2, 2]
 

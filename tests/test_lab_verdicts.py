@@ -12,8 +12,9 @@ import torch
 from lab_checks import only_folder, read_report, read_summary
 
 import optimlab.lab
-from optimlab.lab import cli, compare
-from optimlab.lab.verdicts import decide, welch_p
+from optimlab.lab import compare
+from optimlab.lab.analysis.verdicts import decide, welch_p
+from optimlab.lab.commands import cli
 
 
 def welch_from_the_formula(first: list[float], second: list[float]) -> float:

@@ -16,14 +16,14 @@ import importlib
 from typing import Any
 
 EXPORTS = {
-    "compare": "optimlab.lab.api", "Results": "optimlab.lab.results",
-    "Summary": "optimlab.lab.results", "Settings": "optimlab.lab.runner",
-    "OptimizerSpec": "optimlab.lab.specs", "SpecError": "optimlab.lab.specs",
-    "parse_spec": "optimlab.lab.specs", "TASKS": "optimlab.lab.tasks",
-    "Metric": "optimlab.lab.tasks", "Task": "optimlab.lab.tasks",
-    "Training": "optimlab.lab.tasks", "custom_task": "optimlab.lab.tasks",
-    "get_task": "optimlab.lab.tasks", "write_report": "optimlab.lab.publish",
-    "table": "optimlab.lab.publish",
+    "compare": "optimlab.lab.commands.api", "Results": "optimlab.lab.analysis.results",
+    "Summary": "optimlab.lab.analysis.results", "Settings": "optimlab.lab.running.runner",
+    "OptimizerSpec": "optimlab.lab.inputs.specs", "SpecError": "optimlab.lab.inputs.specs",
+    "parse_spec": "optimlab.lab.inputs.specs", "TASKS": "optimlab.lab.workloads.tasks",
+    "Metric": "optimlab.lab.workloads.tasks", "Task": "optimlab.lab.workloads.tasks",
+    "Training": "optimlab.lab.workloads.tasks", "custom_task": "optimlab.lab.workloads.tasks",
+    "get_task": "optimlab.lab.workloads.tasks", "write_report": "optimlab.lab.rendering.publish",
+    "table": "optimlab.lab.rendering.publish",
 }
 __all__ = sorted(EXPORTS)
 

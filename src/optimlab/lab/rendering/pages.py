@@ -8,18 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from optimlab.lab import figures, surface_figures
-from optimlab.lab.report import (
-    Page,
-    Picture,
-    environment_facts,
-    write_json,
-    write_metrics,
-    write_page,
-)
-from optimlab.lab.results import Results, Spread, Summary
-from optimlab.lab.surfaces import SURFACES
-from optimlab.lab.tables import (
+from optimlab.lab.analysis.results import Results, Spread, Summary
+from optimlab.lab.analysis.tables import (
     compare_table,
     hyperparameter_table,
     mean_std,
@@ -29,7 +19,17 @@ from optimlab.lab.tables import (
     steps_range,
     trajectory_table,
 )
-from optimlab.lab.verdicts import TEST
+from optimlab.lab.analysis.verdicts import TEST
+from optimlab.lab.rendering import figures, surface_figures
+from optimlab.lab.rendering.report import (
+    Page,
+    Picture,
+    environment_facts,
+    write_json,
+    write_metrics,
+    write_page,
+)
+from optimlab.lab.workloads.surfaces import SURFACES
 
 # --- optimlab compare ---------------------------------------------------------------------
 

@@ -27,12 +27,12 @@ from torch.optim.lr_scheduler import LRScheduler
 from tqdm.auto import tqdm
 
 import optimlab
-from optimlab.lab.problems import Problem
-from optimlab.lab.records import DIVERGED, FINISHED, Run
-from optimlab.lab.results import Results
-from optimlab.lab.settings import Settings, check_training
-from optimlab.lab.specs import OptimizerSpec
-from optimlab.lab.tasks import Task, Training
+from optimlab.lab.analysis.results import Results
+from optimlab.lab.inputs.settings import Settings, check_training
+from optimlab.lab.inputs.specs import OptimizerSpec
+from optimlab.lab.running.records import DIVERGED, FINISHED, Run
+from optimlab.lab.workloads.problems import Problem
+from optimlab.lab.workloads.tasks import Task, Training
 
 
 def training_of(spec: OptimizerSpec, settings: Settings) -> Training:

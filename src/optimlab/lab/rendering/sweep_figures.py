@@ -9,7 +9,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from optimlab.lab.figures import (
+from optimlab.lab.rendering.figures import (
     LINE_STYLES,
     MARKERS,
     REFERENCE,
@@ -20,7 +20,7 @@ from optimlab.lab.figures import (
     spans_decades,
     styles,
 )
-from optimlab.lab.sweep import Point, SweepResults, lines_of
+from optimlab.lab.running.sweep import Point, SweepResults, lines_of
 
 
 def line_styles(sweep: SweepResults) -> dict[str, Style]:

@@ -13,7 +13,7 @@ Variants run in interleaved rounds, so that the drift of a shared machine falls 
 them alike, and the CPU caches are flushed (64 MiB written) before each timed step, so no
 variant finds another's data, or its own, in cache: in training the forward and backward
 passes evict it. Parameters and gradients are shared by all the variants of a shape
-(random, fixed); each variant keeps its own state. The variants are in bench_variants.py.
+(random, fixed); each variant keeps its own state. The variants are in variants.py.
 
     optimlab bench                          # the GPT-small-like shape, the main variants
     optimlab bench --shapes all --variants all
@@ -30,8 +30,8 @@ from typing import Any
 
 import torch
 
-from optimlab.lab.bench_steps import FloorStep, Unavailable
-from optimlab.lab.bench_variants import BASELINE, VARIANTS, Variant, describe_traffic
+from optimlab.lab.bench.steps import FloorStep, Unavailable
+from optimlab.lab.bench.variants import BASELINE, VARIANTS, Variant, describe_traffic
 
 MB = 1 << 20
 FLUSH_BYTES = 64 * MB  # twice the largest last-level cache of the machines we run on
@@ -50,7 +50,7 @@ def gpt_small_like() -> list[tuple[int, ...]]:
 def char_transformer() -> list[tuple[int, ...]]:
     """The lab's char-transformer task: TinyGPT (2 blocks, width 64) over the characters
     of its corpus, 117k params in 30 tensors."""
-    from optimlab.lab import datasets, models
+    from optimlab.lab.workloads import datasets, models
 
     model = models.TinyGPT(len(datasets.text_corpus().alphabet))
     return [tuple(p.shape) for p in model.parameters()]

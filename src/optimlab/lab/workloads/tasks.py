@@ -18,8 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from optimlab import registry
-from optimlab.lab import datasets, models
-from optimlab.lab.problems import (
+from optimlab.lab.workloads import datasets, models
+from optimlab.lab.workloads.problems import (
     LossFn,
     MetricFn,
     Problem,
@@ -34,7 +34,7 @@ from optimlab.lab.problems import (
     tensor_batches,
     text_windows,
 )
-from optimlab.lab.surfaces import SURFACES, SurfaceProblem
+from optimlab.lab.workloads.surfaces import SURFACES, SurfaceProblem
 
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
 # on the 2-D surfaces AdaGrad's shrinking steps are worth watching; AdamW has no weights to

@@ -14,13 +14,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from optimlab.lab.problems import Problem
-from optimlab.lab.records import Run
-from optimlab.lab.results import Results
-from optimlab.lab.runner import Settings, run_all
-from optimlab.lab.specs import OptimizerSpec
-from optimlab.lab.surfaces import SURFACES, SurfaceProblem
-from optimlab.lab.tasks import Task, get_task
+from optimlab.lab.analysis.results import Results
+from optimlab.lab.inputs.specs import OptimizerSpec
+from optimlab.lab.running.records import Run
+from optimlab.lab.running.runner import Settings, run_all
+from optimlab.lab.workloads.problems import Problem
+from optimlab.lab.workloads.surfaces import SURFACES, SurfaceProblem
+from optimlab.lab.workloads.tasks import Task, get_task
 
 
 def exact_start(task: Task) -> Task:

@@ -18,11 +18,11 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from optimlab.lab.records import DIVERGED, FINISHED, Run
-from optimlab.lab.results import Results
-from optimlab.lab.runner import Settings, run_all
-from optimlab.lab.specs import OptimizerSpec, SpecError
-from optimlab.lab.tasks import Task
+from optimlab.lab.analysis.results import Results
+from optimlab.lab.inputs.specs import OptimizerSpec, SpecError
+from optimlab.lab.running.records import DIVERGED, FINISHED, Run
+from optimlab.lab.running.runner import Settings, run_all
+from optimlab.lab.workloads.tasks import Task
 
 DEFAULT_TOLERANCE = 0.02
 # a run "no better than chance" gets within this fraction of chance (accuracy 0.102 when

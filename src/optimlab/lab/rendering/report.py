@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 import optimlab
-from optimlab.lab.records import Run
-from optimlab.lab.tables import Table
+from optimlab.lab.analysis.tables import Table
+from optimlab.lab.running.records import Run
 
 
 class OutputError(OSError):

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from optimlab.lab import figures, sweep_figures
-from optimlab.lab.pages import settings_facts, tied_text
-from optimlab.lab.report import Page, Picture, write_json, write_metrics, write_page
-from optimlab.lab.sweep import SweepResults
-from optimlab.lab.tables import number, plural, sweep_table
-from optimlab.lab.verdicts import TEST, decide
+from optimlab.lab.analysis.tables import number, plural, sweep_table
+from optimlab.lab.analysis.verdicts import TEST, decide
+from optimlab.lab.rendering import figures, sweep_figures
+from optimlab.lab.rendering.pages import settings_facts, tied_text
+from optimlab.lab.rendering.report import Page, Picture, write_json, write_metrics, write_page
+from optimlab.lab.running.sweep import SweepResults
 
 
 def best_cells_line(sweep: SweepResults) -> list[str]:

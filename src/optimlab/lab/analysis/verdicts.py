@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from optimlab.lab.records import FINISHED, Run
+from optimlab.lab.running.records import FINISHED, Run
 
 ALPHA = 0.05
 TEST = "Welch's t-test, two-sided, 5%"

@@ -6,13 +6,13 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from optimlab.lab.records import DIVERGED, FINISHED, INTERRUPTED, Run
-from optimlab.lab.specs import OptimizerSpec
-from optimlab.lab.tasks import Metric, Task
-from optimlab.lab.verdicts import Likeness, Verdict, alike_pairs, decide
+from optimlab.lab.analysis.verdicts import Likeness, Verdict, alike_pairs, decide
+from optimlab.lab.inputs.specs import OptimizerSpec
+from optimlab.lab.running.records import DIVERGED, FINISHED, INTERRUPTED, Run
+from optimlab.lab.workloads.tasks import Metric, Task
 
 if TYPE_CHECKING:
-    from optimlab.lab.settings import Settings
+    from optimlab.lab.inputs.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ from dataclasses import replace
 
 from torch import nn
 
-from optimlab.lab.problems import LossFn, MetricFn, accuracy
-from optimlab.lab.results import Results
-from optimlab.lab.runner import Settings, run_all
-from optimlab.lab.specs import OptimizerSpec, SpecError, as_spec
-from optimlab.lab.tasks import Data, Task, custom_task, get_task
+from optimlab.lab.analysis.results import Results
+from optimlab.lab.inputs.specs import OptimizerSpec, SpecError, as_spec
+from optimlab.lab.running.runner import Settings, run_all
+from optimlab.lab.workloads.problems import LossFn, MetricFn, accuracy
+from optimlab.lab.workloads.tasks import Data, Task, custom_task, get_task
 
 
 def resolve_task(task: str | Task, model: Callable[[], nn.Module] | None = None,

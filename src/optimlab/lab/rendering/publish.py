@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from optimlab.lab import pages, sweep_page
-from optimlab.lab.report import new_run_folder
-from optimlab.lab.results import Results
-from optimlab.lab.sweep import SweepResults
-from optimlab.lab.tables import compare_table, sweep_table, trajectory_table
-from optimlab.lab.trajectories import TrajectoryResults
+from optimlab.lab.analysis.results import Results
+from optimlab.lab.analysis.tables import compare_table, sweep_table, trajectory_table
+from optimlab.lab.rendering import pages, sweep_page
+from optimlab.lab.rendering.report import new_run_folder
+from optimlab.lab.running.sweep import SweepResults
+from optimlab.lab.running.trajectories import TrajectoryResults
 
 Done = Results | SweepResults | TrajectoryResults
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 import optimlab
-from optimlab.lab.bench_steps import KernelStep, deepspeed_adam
+from optimlab.lab.bench.steps import KernelStep, deepspeed_adam
 
 #: (state arrays per param, their state_dtype: None is the param's)
 Traffic = tuple[int, Any]

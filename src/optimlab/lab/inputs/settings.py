@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import optimlab
 from optimlab.hyperparameters import ArgumentError
-from optimlab.lab.tasks import Training
+from optimlab.lab.workloads.tasks import Training
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ matplotlib.use("Agg")  # files only: no display needed, and none is wanted in te
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from optimlab.lab.records import DIVERGED, Run
+from optimlab.lab.running.records import DIVERGED, Run
 
 # Okabe & Ito's palette (distinct under every common colour-vision deficiency); its
 # yellow is too faint on white, so the spares continue with Paul Tol's muted scheme.

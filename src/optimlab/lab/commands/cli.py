@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"optimlab: the lab needs its extras, missing: {', '.join(missing)}. "
               "Install them with: pip install 'optimlab[lab]'", file=sys.stderr)
         return 1
-    from optimlab.lab import commands
+    from optimlab.lab.commands import commands
 
     return commands.run(arguments)
 

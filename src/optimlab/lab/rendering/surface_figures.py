@@ -19,10 +19,10 @@ from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from optimlab.lab.figures import legend_outside, new_figure, spans_decades, styles
-from optimlab.lab.records import Run
-from optimlab.lab.surfaces import Surface
-from optimlab.lab.trajectories import path, step_lengths
+from optimlab.lab.rendering.figures import legend_outside, new_figure, spans_decades, styles
+from optimlab.lab.running.records import Run
+from optimlab.lab.running.trajectories import path, step_lengths
+from optimlab.lab.workloads.surfaces import Surface
 
 GRID = 300
 GROWTH = 1.0

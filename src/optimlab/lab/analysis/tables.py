@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from optimlab.lab.results import Results, Summary
-from optimlab.lab.specs import value_text
+from optimlab.lab.analysis.results import Results, Summary
+from optimlab.lab.inputs.specs import value_text
 
 
 @dataclass

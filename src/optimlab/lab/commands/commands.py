@@ -12,13 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from optimlab.lab.api import resolve_settings, resolve_specs
-from optimlab.lab.publish import write_report
-from optimlab.lab.report import new_run_folder
-from optimlab.lab.runner import check_specs, run_all
-from optimlab.lab.specs import NAMED, TORCH_FLAGS, TRAINING_KEYS, describe_key, valid_keys
-from optimlab.lab.sweep import lr_grid, sweep, sweep_specs
-from optimlab.lab.tables import (
+from optimlab.lab.analysis.tables import (
     Table,
     compare_table,
     number,
@@ -26,8 +20,14 @@ from optimlab.lab.tables import (
     sweep_table,
     trajectory_table,
 )
-from optimlab.lab.tasks import GENERIC_LRS, TASKS, get_task
-from optimlab.lab.trajectories import trajectories
+from optimlab.lab.commands.api import resolve_settings, resolve_specs
+from optimlab.lab.inputs.specs import NAMED, TORCH_FLAGS, TRAINING_KEYS, describe_key, valid_keys
+from optimlab.lab.rendering.publish import write_report
+from optimlab.lab.rendering.report import new_run_folder
+from optimlab.lab.running.runner import check_specs, run_all
+from optimlab.lab.running.sweep import lr_grid, sweep, sweep_specs
+from optimlab.lab.running.trajectories import trajectories
+from optimlab.lab.workloads.tasks import GENERIC_LRS, TASKS, get_task
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
