@@ -42,6 +42,13 @@ class Entry:
     description: str
     default_lr: float
     torch_twin: type[torch.optim.Optimizer] | None = field(default=None)
+    space: tuple[Dimension, ...] | None = field(default=None)
+
+    @property
+    def search_space(self) -> tuple[Dimension, ...]:
+        """What a benchmark tunes (``optimlab benchmark``): ``space`` if the entry gives
+        one, else ``default_space(self)``, derived from the class's hyperparameters."""
+        return self.space if self.space is not None else default_space(self)
 
     @property
     def sparse(self) -> bool:
@@ -59,6 +66,46 @@ class Entry:
     def build(self, params: Any, **overrides: Any) -> Optimizer:
         """The optimizer over ``params`` (tensors or param-group dicts)."""
         return self.cls(params, **self.keywords(**overrides))
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One tuned number of a search space: a value in [low, high], drawn uniformly, or
+    uniformly in log(value) when ``log``. With ``complement`` the drawn number is 1 − the
+    value (momentum 0.9 is drawn as 0.1, so that a log scale spreads 0.9, 0.99, 0.999).
+    ``key`` is the constructor keyword (``betas[0]``: the first of a pair), or ``warmup``,
+    the recipe's warmup as a fraction of the steps."""
+
+    key: str
+    low: float
+    high: float
+    log: bool = False
+    complement: bool = False
+
+    def value(self, drawn: float) -> float:
+        """The hyperparameter's value for a drawn number."""
+        return 1.0 - drawn if self.complement else drawn
+
+
+def default_space(entry: Entry) -> tuple[Dimension, ...]:
+    """A search space read from the class's hyperparameters, so that an entry added to
+    the table is tunable with no more code: the lr, log-uniform over three decades
+    centred on ``default_lr``; the weight decay, log-uniform in [1e-5, 1e-1], where the
+    class takes one; the momentum (1 − μ, log-uniform in [0.01, 0.3]) where the name
+    steps with momentum, or β₁ of a ``betas`` pair alike (β₂ stays: it matters little
+    over a few hundred steps, and each dimension costs trials); the warmup, a fraction
+    of the steps in [0, 0.1]."""
+    specs = entry.cls.specs
+    defaults = entry.build([torch.nn.Parameter(torch.zeros(1))]).defaults
+    space = [Dimension("lr", entry.default_lr / 30, entry.default_lr * 30, log=True)]
+    if "weight_decay" in specs:
+        space.append(Dimension("weight_decay", 1e-5, 1e-1, log=True))
+    if "betas" in specs:
+        space.append(Dimension("betas[0]", 0.01, 0.3, log=True, complement=True))
+    elif "momentum" in specs and defaults.get("momentum", 0) > 0:
+        space.append(Dimension("momentum", 0.01, 0.3, log=True, complement=True))
+    space.append(Dimension("warmup", 0.0, 0.1))
+    return tuple(space)
 
 
 OPTIMIZERS: dict[str, Entry] = {entry.name: entry for entry in (
