@@ -124,6 +124,22 @@ def scores(problem: Problem) -> dict[str, float]:
     return {**problem.evaluate(), "param_norm": total}
 
 
+def evaluate(problem: Problem, optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """``scores(problem)`` at the weights the optimizer would have us evaluate: an
+    optimizer with ``eval()`` and ``train()`` (schedule-free's, which keep the point they
+    step from apart from the point they return) is switched to ``eval()`` for the
+    evaluation and back to ``train()`` after it; the others are evaluated as they are."""
+    switches = callable(getattr(optimizer, "eval", None)) and callable(
+        getattr(optimizer, "train", None))
+    if switches:
+        optimizer.eval()
+    try:
+        return scores(problem)
+    finally:
+        if switches:
+            optimizer.train()
+
+
 def train(task: Task, spec: OptimizerSpec, seed: int, settings: Settings,
           advance: Callable[[int], object] = lambda steps: None,
           runs: list[Run] | None = None) -> Run:
@@ -137,7 +153,7 @@ def train(task: Task, spec: OptimizerSpec, seed: int, settings: Settings,
     run.engines, run.engine_requested = engines_of(optimizer)
     if runs is not None:
         runs.append(run)
-    run.add(0, 0.0, scores(problem))
+    run.add(0, 0.0, evaluate(problem, optimizer))
     clock, losses, norms = Stopwatch(), [], []
     for step in range(1, settings.steps + 1):
         lr = optimizer.param_groups[0]["lr"]
@@ -162,7 +178,7 @@ def train(task: Task, spec: OptimizerSpec, seed: int, settings: Settings,
             losses, norms = [], []
             run.engines = engines_of(optimizer)[0]
         if settings.is_eval_step(step):
-            run.add(step, clock.elapsed, scores(problem))
+            run.add(step, clock.elapsed, evaluate(problem, optimizer))
     run.status = FINISHED
     return run
 
