@@ -109,7 +109,8 @@ def test_tasks_and_optimizers_list_what_is_available(capsys) -> None:
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
-    (["compare", "--task", "mnist"], "unknown task 'mnist'; valid tasks: digits-mlp"),
+    (["compare", "--task", "mnist"],
+     "unknown task 'mnist' (did you mean 'mnist1d-mlp'?); valid tasks: digits-mlp"),
     (["compare", "--optimizers", "lion"], "unknown optimizer 'lion'"),
     (["compare", "--optimizers", "adam:eps_inside_sqrt=true"],
      "adam has no option 'eps_inside_sqrt'"),

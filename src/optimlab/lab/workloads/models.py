@@ -21,6 +21,17 @@ def digits_cnn() -> nn.Module:
                          nn.Flatten(), nn.Linear(32 * 4 * 4, 10))
 
 
+def mnist1d_mlp() -> nn.Module:
+    """MNIST-1D's MLP (as its paper trains it): 40 samples -> 100 -> 100 -> 10, ReLU."""
+    return nn.Sequential(nn.Linear(40, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(),
+                         nn.Linear(100, 10))
+
+
+def fashion_mlp() -> nn.Module:
+    """Fashion-MNIST's 784 pixels -> 256 -> 10, ReLU."""
+    return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+
+
 def logistic_regression(features: int) -> nn.Module:
     """One logit per sample: ``Linear(features, 1)``, squeezed."""
     return nn.Sequential(nn.Linear(features, 1), nn.Flatten(0))
