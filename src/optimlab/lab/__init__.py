@@ -5,7 +5,11 @@
     print(optimlab.lab.table(results))
     optimlab.lab.write_report(results, "runs")
 
-Needs the lab extras: ``pip install 'optimlab[lab]'`` (matplotlib, scikit-learn, tqdm).
+    done = optimlab.lab.benchmark(["digits-mlp", "mnist1d-mlp"], ["sgd", "adam"])
+    print(optimlab.lab.table(done))      # scores: each optimizer tuned alike
+
+Needs the lab extras: ``pip install 'optimlab[lab]'`` (matplotlib, scikit-learn, tqdm,
+optuna, mnist1d).
 Names are imported on first use, so that ``optimlab tasks`` starts fast and a missing
 extra is reported by the command line, not as a traceback.
 """
@@ -24,6 +28,8 @@ EXPORTS = {
     "Training": "optimlab.lab.workloads.tasks", "custom_task": "optimlab.lab.workloads.tasks",
     "get_task": "optimlab.lab.workloads.tasks", "write_report": "optimlab.lab.rendering.publish",
     "table": "optimlab.lab.rendering.publish",
+    "benchmark": "optimlab.lab.commands.benchmark",
+    "BenchmarkResults": "optimlab.lab.analysis.benchmark_results",
 }
 __all__ = sorted(EXPORTS)
 

@@ -55,6 +55,11 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+def studies_text(count: int) -> str:
+    """'1 study', '3 studies'."""
+    return f"{count} study" if count == 1 else f"{count} studies"
+
+
 def seeds_text(seeds: list[int]) -> str:
     return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
 

@@ -1,10 +1,12 @@
-"""The ``optimlab`` command: compare, sweep, trajectories, tasks, optimizers.
+"""The ``optimlab`` command: compare, sweep, trajectories, benchmark, tasks, optimizers.
 
     optimlab compare                                  # digits-mlp, 5 optimizers x 3 seeds
     optimlab compare --task digits-cnn --optimizers sgd "adam:lr=3e-4,bias_correction=false"
     optimlab sweep --task digits-mlp --optimizers sgd adam
     optimlab sweep --optimizers adam adamw --weight-decays 0 1e-4 1e-3 1e-2 1e-1
     optimlab trajectories --gif
+    optimlab benchmark                                # 5 optimizers tuned alike on 4 tasks
+    optimlab benchmark --storage postgresql://user@host/db --workers 4   # on many machines
     optimlab tasks
     optimlab optimizers
     optimlab bench                                    # step speed against torch.optim
@@ -21,7 +23,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-EXTRAS = {"matplotlib": "matplotlib", "sklearn": "scikit-learn", "tqdm": "tqdm"}
+EXTRAS = {"matplotlib": "matplotlib", "sklearn": "scikit-learn", "tqdm": "tqdm",
+          "optuna": "optuna", "mnist1d": "mnist1d"}
 
 
 def missing_extras() -> list[str]:
@@ -125,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     paths.add_argument("--gif", action="store_true", help="also an animated GIF per surface")
     paths.add_argument("--out", default="runs", type=Path, help="parent of the run folder")
     paths.add_argument("--no-progress", action="store_true", help="no progress bar")
-    commands.add_parser("tasks", help="the tasks, one line each")
+    add_benchmark(commands)
+    commands.add_parser("tasks", help="the tasks, one line each (and how each target was set)")
     optimizers = commands.add_parser("optimizers",
                                      help="optimizer names, options and default lrs")
     optimizers.add_argument("--task", help="show the default lrs of this task only")
@@ -146,6 +150,37 @@ def build_parser() -> argparse.ArgumentParser:
                        help="steps per variant per round (default: 4)")
     bench.add_argument("--out", type=Path, help="also write the report (markdown) here")
     return parser
+
+
+def add_benchmark(commands: argparse._SubParsersAction) -> None:
+    """``optimlab benchmark``'s options."""
+    bench = commands.add_parser(
+        "benchmark", help="each optimizer tuned alike on several tasks; time to target, "
+        "performance profiles, scores (trials in an Optuna storage, resumable, shareable)")
+    bench.add_argument("--tasks", nargs="+", metavar="TASK",
+                       help="tasks from `optimlab tasks` (default: digits-mlp "
+                            "sparse-features mnist1d-mlp fashion-mlp)")
+    bench.add_argument("--optimizers", nargs="+", metavar="SPEC",
+                       help="registry names or specs; keys a spec sets are not tuned "
+                            "(default: sgd momentum rmsprop adam adamw)")
+    bench.add_argument("--trials", type=positive_int, default=5,
+                       help="tuned trials per optimizer, task and study (default: 5)")
+    bench.add_argument("--studies", type=positive_int, default=3,
+                       help="independent studies; the median over them counts (default: 3)")
+    bench.add_argument("--storage", help="an Optuna storage: a journal file path, or an RDB "
+                       "URL (sqlite:///b.db, postgresql://user@host/db) that workers on many "
+                       "machines share (default: OUT/benchmark.journal)")
+    bench.add_argument("--out", default="runs", type=Path,
+                       help="folder of the default storage and of the report folder "
+                            "<timestamp>-benchmark (default: runs)")
+    bench.add_argument("--workers", type=positive_int, default=1,
+                       help="local worker processes (default: 1)")
+    bench.add_argument("--tune", nargs="+", metavar="KEY",
+                       help="tune only these keys of the search spaces, e.g. lr (default: "
+                            "all: lr, weight_decay, momentum or betas[0], warmup)")
+    bench.add_argument("--steps", type=positive_int,
+                       help="every task's step budget (default: each task's own)")
+    bench.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run_bench(arguments: argparse.Namespace) -> int:

@@ -17,11 +17,13 @@ from optimlab.lab.analysis.tables import (
     compare_table,
     number,
     plural,
+    studies_text,
     sweep_table,
     trajectory_table,
 )
 from optimlab.lab.commands.api import resolve_settings, resolve_specs
 from optimlab.lab.inputs.specs import NAMED, TORCH_FLAGS, TRAINING_KEYS, describe_key, valid_keys
+from optimlab.lab.rendering.benchmark_page import score_table, task_table
 from optimlab.lab.rendering.publish import write_report
 from optimlab.lab.rendering.report import new_run_folder
 from optimlab.lab.running.runner import check_specs, run_all
@@ -117,14 +119,50 @@ def trajectories_command(arguments: argparse.Namespace) -> int:
                   done.interrupted)
 
 
+def benchmark_command(arguments: argparse.Namespace) -> int:
+    from optimlab.lab.commands import benchmark
+
+    def prepare():
+        setup, missing = benchmark.make_setup(
+            arguments.tasks, arguments.optimizers, trials=arguments.trials,
+            studies=arguments.studies, storage=arguments.storage, out=arguments.out,
+            tune=arguments.tune, steps=arguments.steps)
+        return setup, missing, new_run_folder(arguments.out, "benchmark")
+
+    setup, missing, folder = checked(prepare)
+    for name, why in missing.items():
+        print(f"optimlab benchmark: left out {name}: {why}", file=sys.stderr)
+    print(f"optimlab benchmark: {', '.join(setup.tasks)}; {plural(len(setup.specs), 'optimizer')}"
+          f" × {studies_text(setup.studies)} × {plural(setup.trials, 'trial')} "
+          f"(+ one-shot); storage {setup.storage}; {plural(arguments.workers, 'worker')}")
+    done = checked(lambda: benchmark.benchmark(
+        list(setup.tasks), list(setup.specs), trials=setup.trials, studies=setup.studies,
+        storage=setup.storage, workers=arguments.workers, tune=setup.tune,
+        steps=setup.steps, progress=progress(arguments)))
+    done.unavailable.update(missing)
+    write_report(done, folder=folder)
+    print(f"{done.complete} of {done.budget} trials done ({done.ran} in this run, "
+          f"{done.seconds:.0f} s)")
+    return finish(folder, [score_table(done), task_table(done, "steps")], done.interrupted)
+
+
 def tasks_command(arguments: argparse.Namespace) -> int:
     table = Table("Tasks", ["task", "metric (target)", "steps", "batch", "optimizers",
                             "description"])
     for task in TASKS.values():
         metric = task.headline
+        missing = task.unavailable()
         table.add([task.name, f"{metric.label} ({number(metric.target)})", str(task.steps),
-                   str(task.batch_size), " ".join(task.optimizers), task.description])
+                   str(task.batch_size), " ".join(task.optimizers),
+                   task.description + (" [unavailable]" if missing else "")])
     print(table.to_text())
+    print("\nHow each target was set (AlgoPerf's rule: reachable by a well-tuned baseline "
+          "within the step budget):")
+    for task in TASKS.values():
+        print(f"  {task.name}: {task.target_note}")
+    for task in TASKS.values():
+        if task.unavailable():
+            print(f"\nunavailable: {task.name}: {task.unavailable()}")
     return 0
 
 
@@ -156,6 +194,7 @@ def optimizers_command(arguments: argparse.Namespace) -> int:
 
 
 COMMANDS = {"compare": compare_command, "sweep": sweep_command,
+            "benchmark": benchmark_command,
             "trajectories": trajectories_command, "tasks": tasks_command,
             "optimizers": optimizers_command}
 
