@@ -13,6 +13,7 @@ the same storage finishes what was left and reuses what was done.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,11 +24,16 @@ from optimlab.lab.commands.api import resolve_specs
 from optimlab.lab.inputs.specs import OptimizerSpec
 from optimlab.lab.running import benchmark as running
 from optimlab.lab.running.benchmark import Setup
-from optimlab.lab.workloads.tasks import DEFAULT_OPTIMIZERS, get_task
+from optimlab.lab.workloads.tasks import get_task
 
 # the tasks a default benchmark scores: real data, a few seconds a trial, and optimizers
 # that differ on them (a Fashion-MNIST that is not installed is left out, and said so)
 DEFAULT_TASKS = ("digits-mlp", "sparse-features", "mnist1d-mlp", "fashion-mlp")
+# the seeds' optimizers (adamw is Adam plus the decay it tunes anyway: ask for it by name)
+DEFAULT_BENCHMARK_OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
+# two local processes: this machine's two cores; a trial is timed with the other worker
+# running beside it, which weighs on every optimizer alike (trials interleave)
+DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 JOURNAL = "benchmark.journal"
 
 
@@ -63,7 +69,7 @@ def make_setup(tasks: Sequence[str] | str | None = None,
     if steps is not None and (not isinstance(steps, int) or steps < 1):
         raise ValueError(f"--steps={steps!r} is invalid; valid: an integer >= 1")
     names, missing = resolve_tasks(tasks)
-    specs = resolve_specs(get_task(names[0]), list(optimizers or DEFAULT_OPTIMIZERS))
+    specs = resolve_specs(get_task(names[0]), list(optimizers or DEFAULT_BENCHMARK_OPTIMIZERS))
     if tune is not None:
         keys = {dim.key for spec in specs for dim in running.space_of(spec)}
         unknown = sorted(set(tune) - keys)
@@ -87,15 +93,15 @@ def standings_of(setup: Setup, worker: running.Worker) -> Standings:
 def benchmark(tasks: Sequence[str] | str | None = None,
               optimizers: Sequence[str | OptimizerSpec] | None = None, *, trials: int = 5,
               studies: int = 3, storage: str | Path | None = None, out: str | Path = "runs",
-              workers: int = 1, tune: Sequence[str] | None = None, steps: int | None = None,
-              progress: bool | None = None) -> BenchmarkResults:
+              workers: int = DEFAULT_WORKERS, tune: Sequence[str] | None = None,
+              steps: int | None = None, progress: bool | None = None) -> BenchmarkResults:
     """Tune each optimizer on each task with ``trials`` quasirandom trials per study,
     ``studies`` times, in the Optuna storage ``storage`` (default: a journal file in
     ``out``), with ``workers`` local processes; return the results.
 
     ``tasks``: built-in task names (default ``DEFAULT_TASKS``; one whose data is not
     installed is left out and said so). ``optimizers``: registry names or specs (default
-    sgd, momentum, rmsprop, adam, adamw); keys a spec sets are not tuned. ``tune``: only
+    sgd, momentum, rmsprop, adam); keys a spec sets are not tuned. ``tune``: only
     these keys of the search spaces (default: all). ``steps``: every task's budget
     (default: each task's own). Ctrl-C stops it; calling it again finishes the rest.
     """

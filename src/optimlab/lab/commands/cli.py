@@ -5,7 +5,7 @@
     optimlab sweep --task digits-mlp --optimizers sgd adam
     optimlab sweep --optimizers adam adamw --weight-decays 0 1e-4 1e-3 1e-2 1e-1
     optimlab trajectories --gif
-    optimlab benchmark                                # 5 optimizers tuned alike on 4 tasks
+    optimlab benchmark                                # 4 optimizers tuned alike on 4 tasks
     optimlab benchmark --storage postgresql://user@host/db --workers 4   # on many machines
     optimlab tasks
     optimlab optimizers
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -162,7 +163,7 @@ def add_benchmark(commands: argparse._SubParsersAction) -> None:
                             "sparse-features mnist1d-mlp fashion-mlp)")
     bench.add_argument("--optimizers", nargs="+", metavar="SPEC",
                        help="registry names or specs; keys a spec sets are not tuned "
-                            "(default: sgd momentum rmsprop adam adamw)")
+                            "(default: sgd momentum rmsprop adam)")
     bench.add_argument("--trials", type=positive_int, default=5,
                        help="tuned trials per optimizer, task and study (default: 5)")
     bench.add_argument("--studies", type=positive_int, default=3,
@@ -173,8 +174,9 @@ def add_benchmark(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--out", default="runs", type=Path,
                        help="folder of the default storage and of the report folder "
                             "<timestamp>-benchmark (default: runs)")
-    bench.add_argument("--workers", type=positive_int, default=1,
-                       help="local worker processes (default: 1)")
+    bench.add_argument("--workers", type=positive_int,
+                       default=min(2, os.cpu_count() or 1),
+                       help="local worker processes (default: 2, or 1 on one core)")
     bench.add_argument("--tune", nargs="+", metavar="KEY",
                        help="tune only these keys of the search spaces, e.g. lr (default: "
                             "all: lr, weight_decay, momentum or betas[0], warmup)")

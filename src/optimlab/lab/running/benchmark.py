@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing
+import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -183,6 +184,7 @@ class Worker:
     setup: Setup
     done: Callable[[], None] = field(default=lambda: None)
     ran: int = 0
+    parent: int | None = None  # a child worker stops when this process is gone
 
     def __post_init__(self) -> None:
         trials.quiet_optuna()
@@ -224,6 +226,8 @@ class Worker:
         theirs, taking over any that die); the number this worker ran."""
         with torch_threads(1):
             while True:
+                if self.parent is not None and os.getppid() != self.parent:
+                    return self.ran  # the command was killed: so is its worker
                 found = self.next_trial()
                 if found is None:
                     if any(trials.retry_stale(self.storage, study, self.setup.stale_after)
@@ -247,9 +251,9 @@ class Worker:
                 self.done()
 
 
-def _work_in_child(setup: Setup) -> None:
+def _work_in_child(setup: Setup, parent: int) -> None:
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches the whole group
-        Worker(setup).work()
+        Worker(setup, parent=parent).work()
 
 
 def prepare(setup: Setup) -> Worker:
@@ -280,7 +284,8 @@ def run_workers(setup: Setup, workers: int, progress: bool | None = None,
 
     worker.done = refresh
     context = multiprocessing.get_context("spawn")
-    children = [context.Process(target=_work_in_child, args=(setup,), daemon=False)
+    children = [context.Process(target=_work_in_child, args=(setup, os.getpid()),
+                                daemon=False)
                 for _ in range(workers - 1)]
     for child in children:
         child.start()

@@ -28,8 +28,8 @@ def mnist1d_mlp() -> nn.Module:
 
 
 def fashion_mlp() -> nn.Module:
-    """Fashion-MNIST's 784 pixels -> 256 -> 10, ReLU."""
-    return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+    """Fashion-MNIST's 784 pixels -> 128 -> 10, ReLU."""
+    return nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
 def logistic_regression(features: int) -> nn.Module:
