@@ -55,11 +55,14 @@ def _value(record: TrialRecord, key: str) -> float | None:
 
 
 def landscape_figure(standings: Standings, task: str, higher_is_better: bool,
-                     metric_label: str, target: float | None) -> Figure:
+                     metric_label: str, target: float | None,
+                     bounds: dict[str, dict[str, tuple[float, float]]] | None = None
+                     ) -> Figure:
     """One panel per optimizer: each tuned trial at its lr (x) and weight decay (y; or its
     final metric when λ is not tuned), coloured by its final metric; a filled circle
     reached the target, a cross did not; a ring marks each study's fastest trial; a star
-    is the one-shot run (registry defaults)."""
+    is the one-shot run (registry defaults; with λ = 0, on the bottom edge). ``bounds``:
+    per optimizer, the search space's (low, high) of each key, the axes' extent."""
     opts = standings.optimizers
     figure, axes = plt.subplots(1, len(opts), figsize=(3.0 * len(opts) + 1.2, 3.4),
                                 layout="constrained", squeeze=False)
@@ -73,9 +76,12 @@ def landscape_figure(standings: Standings, task: str, higher_is_better: bool,
         records = [r for r in mine if r.optimizer == opt]
         xkey, ykey = _axis_keys(records)
         best = {tuple(sorted(p.items())) for p in cells[task, opt].best_params}
+        extent = (bounds or {}).get(opt, {})
         for record in records:
             x = _value(record, xkey)
             y = _value(record, ykey) if ykey else record.final
+            if y is None and ykey and record.kind == ONE_SHOT and ykey in extent:
+                y = extent[ykey][0]  # λ = 0 has no place on a log axis: the bottom edge
             if x is None or y is None or not math.isfinite(y):
                 continue
             final = record.final if record.final is not None else math.nan
@@ -86,14 +92,19 @@ def landscape_figure(standings: Standings, task: str, higher_is_better: bool,
                 continue
             reached = math.isfinite(record.time("steps"))
             scatter = panel.scatter([x], [y], c=[final], cmap=cmap, vmin=low, vmax=high,
-                                    marker="o" if reached else "X", s=60 if reached else 45,
-                                    edgecolor="white" if reached else "none", zorder=3)
+                                    marker="o" if reached else "X", s=60 if reached else 50,
+                                    edgecolor="#333333" if reached else "none",
+                                    linewidth=0.6, zorder=3)
             if tuple(sorted(record.params.items())) in best and reached:
                 panel.scatter([x], [y], s=190, facecolor="none", edgecolor="#D00000",
                               linewidth=1.6, zorder=2)
         panel.set_xscale("log")
+        if xkey in extent:
+            panel.set_xlim(extent[xkey][0] / 1.5, extent[xkey][1] * 1.5)
         if ykey:
             panel.set_yscale("log")
+            if ykey in extent:
+                panel.set_ylim(extent[ykey][0] / 1.5, extent[ykey][1] * 1.5)
         elif target is not None:
             panel.axhline(target, color=REFERENCE, linestyle="--", linewidth=1)
         panel.set_title(opt)

@@ -15,6 +15,7 @@ from optimlab.lab.rendering import benchmark_figures as drawn
 from optimlab.lab.rendering.figures import png
 from optimlab.lab.rendering.pages import tied_text
 from optimlab.lab.rendering.report import Page, Picture, environment_facts, write_json, write_page
+from optimlab.lab.running.benchmark import space_of
 from optimlab.lab.workloads.tasks import get_task
 
 
@@ -121,6 +122,9 @@ def pictures(done: BenchmarkResults) -> list[Picture]:
                      "What tuning bought: the final metric with the registry's defaults "
                      "against the best tuned trial's.",
                      png(drawn.one_shot_figure(standings, labels)))]
+    bounds = {spec.label: {dim.key: (dim.low, dim.high)
+                           for dim in space_of(spec, done.setup.tune)}
+              for spec in done.setup.specs}
     for name in standings.tasks:
         metric = get_task(name).headline
         shown.append(Picture(
@@ -128,7 +132,7 @@ def pictures(done: BenchmarkResults) -> list[Picture]:
             "Every trial at its learning rate and weight decay, coloured by its final "
             f"{metric.label}.",
             png(drawn.landscape_figure(standings, name, metric.higher_is_better,
-                                       metric.label, metric.target))))
+                                       metric.label, metric.target, bounds))))
     return shown
 
 
