@@ -25,6 +25,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,8 +75,10 @@ def sobol_points(space: Sequence[Dimension], count: int, seed: int) -> list[dict
     if not space:
         return [{} for _ in range(count)]
     spread = distributions(space)
-    sampler = optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed,
-                                         warn_independent_sampling=False)
+    with warnings.catch_warnings():  # "experimental" since optuna 3.0; its API is stable
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed,
+                                             warn_independent_sampling=False)
     study = optuna.create_study(sampler=sampler)
     study.add_trial(optuna.trial.create_trial(
         params={key: d.low for key, d in spread.items()}, distributions=spread, value=0.0))
