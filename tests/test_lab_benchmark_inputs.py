@@ -67,7 +67,7 @@ def test_an_entry_added_later_is_tunable_with_no_more_code() -> None:
                            "SGD with momentum 0.95", 0.02)
     keys = [dim.key for dim in entry.search_space]
     assert keys == ["lr", "weight_decay", "momentum", "warmup"]
-    assert entry.search_space[0].low == pytest.approx(0.02 / 30)
+    assert entry.search_space[0].low == pytest.approx(0.02 / 10)
 
 
 def test_a_trial_spec_carries_its_point(seed: int) -> None:
