@@ -91,11 +91,11 @@ def default_space(entry: Entry) -> tuple[Dimension, ...]:
     """A search space read from the class's hyperparameters, so that an entry added to
     the table is tunable with no more code: the lr, log-uniform over three decades from
     ``default_lr``/10 to ``default_lr``·100 (a cautious starting point: the lrs tuned for
-    the lab's tasks lie between 1 and 50 times it); the weight decay, log-uniform in [1e-5, 1e-1], where the
-    class takes one; the momentum (1 − μ, log-uniform in [0.01, 0.3]) where the name
-    steps with momentum, or β₁ of a ``betas`` pair alike (β₂ stays: it matters little
-    over a few hundred steps, and each dimension costs trials); the warmup, a fraction
-    of the steps in [0, 0.1]."""
+    the lab's tasks lie between 1 and 50 times it); the weight decay, log-uniform in
+    [1e-5, 1e-1], where the class takes one; the momentum (1 − μ, log-uniform in
+    [0.01, 0.3]) where the name steps with momentum, or β₁ of a ``betas`` pair alike (β₂
+    stays: it matters little over a few hundred steps, and each dimension costs trials);
+    the warmup, a fraction of the steps in [0, 0.1]."""
     specs = entry.cls.specs
     defaults = entry.build([torch.nn.Parameter(torch.zeros(1))]).defaults
     space = [Dimension("lr", entry.default_lr / 10, entry.default_lr * 100, log=True)]

@@ -13,7 +13,8 @@ from optimlab.lab.running.benchmark import Setup
 class BenchmarkResults:
     """What a benchmark did: its setup, the standings over its finished trials, the
     tasks left out (name -> why, with the command that fixes it), the trials planned
-    and finished, what this call ran and how long it took."""
+    and finished, how many finished during this call (by any worker on the storage) and
+    how long it took."""
 
     setup: Setup
     standings: Standings

@@ -111,6 +111,7 @@ def benchmark(tasks: Sequence[str] | str | None = None,
                                 storage=storage, out=out, tune=tune, steps=steps)
     started = time.perf_counter()
     worker = running.prepare(setup)
+    before = worker.complete()  # trials an earlier run (or another machine) finished
     interrupted = False
     try:
         running.run_workers(setup, workers, progress, worker=worker)
@@ -118,6 +119,7 @@ def benchmark(tasks: Sequence[str] | str | None = None,
         interrupted = True
     return BenchmarkResults(setup, standings_of(setup, worker), missing,
                             budget=worker.budget(), complete=worker.complete(),
-                            ran=worker.ran, seconds=time.perf_counter() - started,
+                            ran=worker.complete() - before,
+                            seconds=time.perf_counter() - started,
                             workers=workers, interrupted=interrupted)
 

@@ -96,9 +96,13 @@ def lead(done: BenchmarkResults) -> list[str]:
         if verdict.winner:
             lines.append(f"{task}: {verdict.winner} reaches the target in the fewest steps, "
                          f"beyond the studies' noise ({TEST}).")
+        elif verdict.best and len(verdict.tied) == 1:
+            lines.append(f"{task}: {verdict.best} alone reached the target in every study.")
         elif verdict.best:
-            lines.append(f"{task}: {tied_text(verdict.tied)} — no winner "
-                         f"({verdict.reason}).")
+            reason = verdict.reason.replace("seeds'", "studies'").replace(
+                "one seed per optimizer", "one study per optimizer")
+            lines.append(f"{task}: {tied_text(verdict.tied)} — no winner in steps to the "
+                         f"target ({reason}).")
         else:
             lines.append(f"{task}: no optimizer reached the target in every study.")
     if done.unavailable:
