@@ -13,7 +13,7 @@ Each shape runs in a process of its own, so that no shape inherits another's mem
     .venv/bin/python benchmarks/run.py            # about 15 minutes on 2 cores
     .venv/bin/python benchmarks/run.py --quick    # the main variants, gpt-small only
 
-The timing code is optimlab/lab/bench.py (also behind ``optimlab bench``).
+The timing code is optimlab/lab/bench/ (also behind ``optimlab bench``).
 """
 
 from __future__ import annotations
