@@ -32,8 +32,8 @@ def command(storage: str, out: Path, *extra: str) -> list[str]:
             "--storage", storage, "--out", str(out), *extra]
 
 
-def run(storage: str, out: Path) -> None:
-    done = subprocess.run(command(storage, out), capture_output=True, text=True,
+def run(storage: str, out: Path, *extra: str) -> None:
+    done = subprocess.run(command(storage, out, *extra), capture_output=True, text=True,
                           timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -66,22 +66,23 @@ def outcome(storage: str) -> dict[tuple[str, int], tuple]:
 
 def test_a_killed_run_resumes_to_the_trials_of_an_uninterrupted_one(tmp_path: Path,
                                                                     seed: int) -> None:
+    one_study = ("--studies", "1")  # 6 trials: three runs of them in a few seconds each
     whole = str(tmp_path / "whole.journal")
     started = time.perf_counter()
-    run(whole, tmp_path / "a")
+    run(whole, tmp_path / "a", *one_study)
     took = time.perf_counter() - started
     expected = outcome(whole)
-    assert len(expected) == BUDGET
+    assert len(expected) == 2 * (2 + 1)
     # SIGKILL at a random moment of a run as long as the uninterrupted one
     moment = random.Random(seed).uniform(0.2, 1.0) * took
     print(f"killing after {moment:.2f} s of {took:.2f} s (test seed {seed})")
     killed = str(tmp_path / "killed.journal")
-    process = subprocess.Popen(command(killed, tmp_path / "b"), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command(killed, tmp_path / "b", *one_study),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(moment)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    run(killed, tmp_path / "b")
+    run(killed, tmp_path / "b", *one_study)
     assert outcome(killed) == expected
 
 
