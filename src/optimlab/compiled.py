@@ -32,11 +32,14 @@ from optimlab import codecs, state
 from optimlab.kernels import KernelSpec, Scalars, available, launcher, spec_for
 from optimlab.reference import update_dense
 from optimlab.rules import State
-from optimlab.views import View
+from optimlab.views import Config, View
 
-__all__ = ["BUCKET_MAX", "available", "take"]
+__all__ = ["BUCKET_MAX", "available", "declines", "take"]
 
 BUCKET_MAX = 1 << 16
+#: what torch.compile raises when it cannot trace or build a rule (Dynamo's and
+#: Inductor's errors: InductorError and BackendCompilerFailed derive from the first)
+TRACE_ERRORS = (torch._dynamo.exc.TorchDynamoException,)
 
 
 def _fits(spec: KernelSpec, param: Tensor, grad: Tensor) -> bool:
@@ -209,6 +212,7 @@ class Plan:
     buckets: list[tuple[list[int], Bucket]]
     rest: list[int]
     scalars: Scalars
+    failure: str | None = None
 
     @classmethod
     def build(cls, view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
@@ -253,32 +257,64 @@ class Plan:
 
     def run(self, view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
             states: Sequence[State]) -> list[int]:
+        """Step the plan's members; a kernel that fails to compile (Dynamo or Inductor
+        refusing the rule) leaves its tensors, and every one after it, to the caller:
+        compiling fails before the kernel touches anything."""
         rest, token, numbers = list(self.rest), object(), view.floats()
-        for alone in self.alone:
-            grad = grads[alone.index]
-            if not grad.is_contiguous():
-                rest.append(alone.index)
-                continue
-            alone.step(view, numbers, self.scalars, grad, states[alone.index], token)
-        for indices, bucket in self.buckets:
-            if bucket.step(view, numbers, self.scalars, [grads[i] for i in indices], token):
-                continue
-            for i, fresh in zip(indices, bucket.fresh, strict=True):
-                _launch(bucket.spec, view, numbers, self.scalars, params[i],
-                        grads[i].contiguous(), states[i], fresh, token)
-            bucket.fresh = [False] * len(indices)
+        pending = [alone.index for alone in self.alone] + \
+            [i for indices, _ in self.buckets for i in indices]
+        try:
+            for alone in self.alone:
+                grad = grads[alone.index]
+                if grad.is_contiguous():
+                    alone.step(view, numbers, self.scalars, grad, states[alone.index], token)
+                else:
+                    rest.append(alone.index)
+                pending.remove(alone.index)
+            for indices, bucket in self.buckets:
+                self._step_bucket(view, numbers, params, grads, states, indices, bucket,
+                                  token)
+                del pending[:len(indices)]
+        except TRACE_ERRORS as error:
+            self.failure = f"torch.compile failed on rule {view.rule.name!r}: {error}"
+            rest.extend(pending)
         return sorted(rest)
+
+    def _step_bucket(self, view: View, numbers: Mapping[str, Any], params: Sequence[Tensor],
+                     grads: Sequence[Tensor], states: Sequence[State], indices: list[int],
+                     bucket: Bucket, token: object) -> None:
+        if bucket.step(view, numbers, self.scalars, [grads[i] for i in indices], token):
+            return
+        for i, fresh in zip(indices, bucket.fresh, strict=True):
+            _launch(bucket.spec, view, numbers, self.scalars, params[i],
+                    grads[i].contiguous(), states[i], fresh, token)
+        bucket.fresh = [False] * len(indices)
 
 
 def take(view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
          states: Sequence[State], cache: dict[str, Any]) -> list[int]:
     """Step every tensor the compiled kernel can take; return the positions of the rest.
     Nothing under torch.compile (the caller's trace takes the rule itself) or autograd."""
-    if torch.compiler.is_compiling() or view.differentiable:
+    if torch.compiler.is_compiling() or view.differentiable or \
+            cache.get("declined") == view.config:
         return list(range(len(params)))
     key = (tuple(map(id, params)), view.config)
     plan = cache.get("plan")
     if plan is None or not plan.usable(key, grads):
         plan = Plan.build(view, params, grads, states, key)
         cache["plan"] = plan
-    return plan.run(view, params, grads, states)
+    rest = plan.run(view, params, grads, states)
+    if plan.failure is not None:
+        cache["declined"], cache["reason"] = view.config, plan.failure
+        del cache["plan"]
+    return rest
+
+
+def declines(config: Config) -> str | None:
+    """Why this engine does not run ``config``'s rule, or None: it joins a group's tensors
+    end to end, so only an elementwise rule keeps its meaning."""
+    if not config.rule.elementwise:
+        return (f"rule {config.rule.name!r} is {config.rule.structure} (its state or "
+                "update reads across elements): the compiled engine joins a group's "
+                "tensors end to end and runs elementwise rules only")
+    return None

@@ -42,7 +42,7 @@ from torch import Tensor
 
 from optimlab import compiled, generated, native, reference
 from optimlab.rules import State
-from optimlab.views import View
+from optimlab.views import Config, View
 
 Take = Callable[[View, Sequence[Tensor], Sequence[Tensor], Sequence[State], dict[str, Any]],
                 list[int]]
@@ -86,9 +86,26 @@ CHAINS: dict[str, tuple[str, ...]] = {
 ENGINES = tuple(CHAINS)
 
 
+def _declines_nothing(config: Config) -> str | None:
+    return None
+
+
+#: each taker's answer, before it is offered a group: why it cannot run this
+#: configuration's rule (its structure, or a rule torch has no kernel for), or None
+DECLINES: dict[str, Callable[[Config], str | None]] = {
+    "generated": generated.declines, "native": native.declines,
+    "compiled": compiled.declines, "compiled_if_worth_it": compiled.declines,
+    "reference": _declines_nothing}
+
+
 def run(engine: str, view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
-        states: Sequence[State], cache: dict[str, Any]) -> dict[str, int]:
-    """Step a group with ``engine``; returns how many tensors each engine stepped."""
+        states: Sequence[State], cache: dict[str, Any],
+        declined: dict[str, str] | None = None) -> dict[str, int]:
+    """Step a group with ``engine``; returns how many tensors each engine stepped.
+
+    Each engine of the chain first says whether it declines the configuration (its
+    reason goes into ``declined``, and the tensors to the next engine); one that took
+    the group but failed to build its kernel says why in its cache (``"reason"``)."""
     chain = CHAINS[engine]
     if view.differentiable or torch.compiler.is_compiling():
         chain = ("reference",)
@@ -97,12 +114,20 @@ def run(engine: str, view: View, params: Sequence[Tensor], grads: Sequence[Tenso
     for name in chain:
         if not positions:
             break
+        label = name.removesuffix("_if_worth_it")
+        reason = DECLINES[name](view.config)
+        if reason is not None:
+            if declined is not None:
+                declined[label] = reason
+            continue
         subset = (params, grads, states) if len(positions) == len(params) else \
             [[items[i] for i in positions] for items in (params, grads, states)]
-        left = TAKERS[name](view, *subset, cache.setdefault(name, {}))
+        engine_cache = cache.setdefault(name, {})
+        left = TAKERS[name](view, *subset, engine_cache)
+        if declined is not None and engine_cache.get("declined") == view.config:
+            declined[label] = engine_cache["reason"]
         taken = len(positions) - len(left)
         if taken:
-            label = name.removesuffix("_if_worth_it")
             used[label] = used.get(label, 0) + taken
         positions = [positions[i] for i in left]
     return used

@@ -30,7 +30,7 @@ from torch import Tensor
 
 from optimlab import ckernel, codecs, state
 from optimlab.rules import State
-from optimlab.views import View
+from optimlab.views import Config, View
 
 __all__ = ["available", "take"]
 
@@ -162,6 +162,16 @@ def _step_fits(view: View, stored: State) -> bool:
     return not view.rule.counts_steps or step is None or step.device.type == "cpu"
 
 
+def declines(config: Config) -> str | None:
+    """Why this engine does not run ``config``'s rule, or None: one flat C loop runs every
+    tensor of a group, so only an elementwise rule keeps its meaning."""
+    if not config.rule.elementwise:
+        return (f"rule {config.rule.name!r} is {config.rule.structure} (its state or "
+                "update reads across elements): the generated C loop runs one flat index "
+                "over a group and takes elementwise rules only")
+    return None
+
+
 def take(view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
          states: Sequence[State], cache: dict[str, Any]) -> list[int]:
     """Step every tensor a generated kernel can take; return the positions of the rest."""
@@ -175,8 +185,8 @@ def take(view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
     if plan is None or not plan.usable(key):
         try:
             plan = cache["plan"] = Plan.build(view, params, grads, states, key)
-        except (ckernel.UnsupportedRule, ckernel.BuildError):
-            cache["declined"] = view.config
+        except (ckernel.UnsupportedRule, ckernel.BuildError) as error:
+            cache["declined"], cache["reason"] = view.config, f"{type(error).__name__}: {error}"
             return everything
     rest, holds = plan.run(view, grads)
     if not holds:
