@@ -16,9 +16,8 @@ import math
 from dataclasses import dataclass
 
 import torch
+from cases import optimizer_class
 from torch import Tensor
-
-import optimlab
 
 STEPS = 60
 FP64_TOLERANCE = 1e-10  # relative: max |ours − peer| / max |peer|, every param, every step
@@ -82,7 +81,7 @@ def run_torch_style(problem: Problem, build) -> list[list[Tensor]]:
 
 def run_optimlab(problem: Problem, name: str, kwargs: dict) -> list[list[Tensor]]:
     """optimlab's trajectory (``run_torch_style``)."""
-    return run_torch_style(problem, lambda params: getattr(optimlab, name)(params, **kwargs))
+    return run_torch_style(problem, lambda params: optimizer_class(name)(params, **kwargs))
 
 
 def relative_error(ours: list[list[Tensor]], theirs: list[list[Tensor]]) -> float:

@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 import torch
-from cases import CASES, TORCH_CASES, Case, state_structures
+from cases import CASES, TORCH_CASES, Case, optimizer_class, state_structures, torch_class
 from explore import EXPLORE
 
 import optimlab
@@ -97,7 +97,7 @@ def test_native_engine_is_torch_fused_bit_for_bit(case: Case, gen) -> None:
     ours = [v.clone().requires_grad_() for v in values]
     theirs = [v.clone().requires_grad_() for v in values]
     mine = case.build(ours, engine="native")
-    other = getattr(torch.optim, case.name)(theirs, fused=True, **case.kwargs)
+    other = torch_class(case.name)(theirs, fused=True, **case.kwargs)
     for _ in range(STEPS):
         for p, q in zip(ours, theirs, strict=True):
             p.grad = torch.randn(p.shape, generator=gen)
@@ -142,7 +142,7 @@ def test_a_schedule_never_recompiles(name: str, gen) -> None:
               "Adam": {"eps_placement": "inside", "amsgrad": True},
               "SGD": {"momentum": 0.9, "momentum_form": "ema"}}[name]
     params = [torch.randn(s, generator=gen).requires_grad_() for s in SHAPES]
-    optimizer = getattr(optimlab, name)(params, lr=0.01, engine="compiled", **kwargs)
+    optimizer = optimizer_class(name)(params, lr=0.01, engine="compiled", **kwargs)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 / (1 + step))
     for step in range(6):
         for p in params:

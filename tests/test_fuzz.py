@@ -28,6 +28,7 @@ weight decay with lr·λ <= 1 where it multiplies θ by (1 − lr·λ).
 from __future__ import annotations
 
 import inspect
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,14 +36,15 @@ from typing import Any
 import pytest
 import torch
 from cases import NAMES as CLASS_NAMES
+from cases import optimizer_class
 from explore import EXPLORE
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from references import REFERENCES
 from snapshots import bitwise_equal
 
-import optimlab
 from optimlab.engines import ENGINES
+from optimlab.hyperparameters import Choice, Pair
 
 # examples per property test: twice the hypothesis profile's count (200 under "ci", the
 # default; 2000 under "explore", scripts/explore.sh); OPTIMLAB_FUZZ_EXAMPLES=n for n
@@ -120,10 +122,45 @@ def options(draw, name: str, storage: torch.dtype) -> dict[str, Any]:
                 "eps_placement": draw(st.sampled_from(["outside", "inside"])),
                 "lr_in_momentum": draw(st.booleans()),
                 "initial_accumulator_value": draw(st.sampled_from([0.0, 0.1, 1.0]))}
-    return {"betas": (_betas(draw), _betas(draw)), "eps": eps, "amsgrad": draw(st.booleans()),
-            "bias_correction": draw(st.booleans()),
-            "eps_root": draw(st.sampled_from([0.0, 0.0, TINY_EPS[storage], 1e-3])),
-            "eps_placement": draw(st.sampled_from(["outside", "inside", "hat"]))}
+    if name in ("Adam", "AdamW"):
+        return {"betas": (_betas(draw), _betas(draw)), "eps": eps,
+                "amsgrad": draw(st.booleans()), "bias_correction": draw(st.booleans()),
+                "eps_root": draw(st.sampled_from([0.0, 0.0, TINY_EPS[storage], 1e-3])),
+                "eps_placement": draw(st.sampled_from(["outside", "inside", "hat"]))}
+    return draw(from_specs(name, storage))
+
+
+#: group keys every run draws by itself (lr, the decay, the sign), and run options
+DRAWN_APART = {"lr", "weight_decay", "weight_decay_form", "maximize", "foreach", "fused",
+               "differentiable", "state_dtype", "capturable", "decoupled_weight_decay", "rule"}
+
+
+@st.composite
+def from_specs(draw, name: str, storage: torch.dtype) -> dict[str, Any]:
+    """Options of a class with no domain of its own above, each drawn from its spec (the
+    valid values the class declares): a Choice's values, a flag's two, a Range's ends and
+    inside points, a Pair's two such numbers. A class whose rule has a narrower domain
+    than its specs (a product that overflows, a division by a number its spec allows to
+    be 0) gets a branch of its own above."""
+    cls = optimizer_class(name)
+    drawn = {}
+    for key, spec in cls.specs.items():
+        if key in DRAWN_APART or key not in cls.rule.group_keys():
+            continue
+        drawn[key] = draw(_from_spec(spec, storage))
+    return drawn
+
+
+def _from_spec(spec, storage: torch.dtype):
+    if isinstance(spec, Choice):
+        return st.sampled_from(spec.values)
+    if isinstance(spec, Pair):
+        return st.tuples(_from_spec(spec.each, storage), _from_spec(spec.each, storage))
+    low = max(spec.low, TINY_EPS[storage]) if not spec.closed and spec.low == 0 else spec.low
+    high = min(spec.high, 1e3)
+    inside = [v for v in (0.5, 0.9, 0.999, 1.0, 10.0) if low <= v <= high]
+    ends = [low] + ([high] if spec.closed and spec.high < math.inf else [])
+    return st.sampled_from([*ends, *inside] or [low])
 
 
 @st.composite
@@ -200,7 +237,7 @@ def train(run: Run, engine: str, contiguous: bool = False):
     params = [(s.clone() if contiguous else _layout(s, layout)).requires_grad_()
               for s, layout in zip(starts, layouts, strict=True)]
     first = len(run.layouts)
-    optimizer = getattr(optimlab, run.name)(params[:first], engine=engine, **run.kwargs)
+    optimizer = optimizer_class(run.name)(params[:first], engine=engine, **run.kwargs)
     seen: list[list[torch.Tensor]] = [[] for _ in params]
     for step in range(run.steps):
         if step == run.added_at:

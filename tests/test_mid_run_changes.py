@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from cases import CASES, Case, config_of
+from cases import CASES, Case, config_of, torch_class
 from explore import EXPLORE
 
 import optimlab
@@ -154,7 +154,7 @@ def _torch_takes(case: Case, key: str, value) -> bool:
     """Whether torch.optim follows this change: its own key, on a configuration that
     follows its equations, and a change it does not refuse (torch's RMSprop has no
     buffer to give momentum 0 -> 0.9: a KeyError)."""
-    torch_cls = getattr(torch.optim, case.name)
+    torch_cls = torch_class(case.name)
     if not case.torch_parity or key not in torch_cls([torch.ones(1)], **case.kwargs).defaults:
         return False
     try:
@@ -172,7 +172,7 @@ def _torch_changes() -> list[tuple[Case, str, object]]:
 @pytest.mark.parametrize("change", _torch_changes(), ids=_id)
 def test_a_mid_run_change_follows_torch_where_torch_takes_it(change, engine, seed) -> None:
     case, key, value = change
-    torch_cls = getattr(torch.optim, case.name)
+    torch_cls = torch_class(case.name)
     theirs, _ = _train(lambda p: torch_cls(p, **case.kwargs), key, value, seed)
     ours, _ = _train(lambda p: case.build(p, engine=engine), key, value, seed)
     for p, q in zip(ours, theirs, strict=True):

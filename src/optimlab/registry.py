@@ -7,7 +7,7 @@ The recipe (``recipe(optimizer="momentum")``), the lab (``optimlab compare --opt
     >>> from optimlab import registry
     >>> registry.get("momentum").build([torch.zeros(3, requires_grad=True)]).defaults["momentum"]
     0.9
-    >>> [c.__name__ for c in registry.classes()]
+    >>> [c.__name__ for c in registry.classes()][:5]   # the seeds' five come first
     ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW']
 """
 
