@@ -140,6 +140,20 @@ CASES = [
          reference_kwargs={"eps": 1e-7, "eps_placement": "hat", "weight_decay": 4e-3}),
     Case("AdamW", {"lr": 0.01, "preset": "optax"}, torch_parity=False,
          reference_kwargs={"weight_decay": 1e-4}),
+    # Lion and LAMB: no torch twin (tests/test_conformance_lion_lamb.py: timm,
+    # lion-pytorch, optax). LAMB's global clip is off here, where every shape shares one
+    # optimizer and the per-tensor reference cannot see the others' norms
+    *_ours("Lion", {"lr": 0.01}, {"lr": 0.01, "weight_decay": 0.1},
+           {"lr": 0.01, "betas": (0.8, 0.95), "weight_decay": 0.1,
+            "weight_decay_form": "independent", "maximize": True},
+           {"lr": 0.02, "betas": (0.9, 0.95), "weight_decay": 0.1, "weight_decay_form": "l2"}),
+    *_ours("Lamb", {"lr": 0.01, "max_grad_norm": None},
+           {"lr": 0.01, "max_grad_norm": None, "weight_decay": 0.0, "always_adapt": True,
+            "trust_clip": True},
+           {"lr": 0.01, "max_grad_norm": None, "grad_averaging": False,
+            "bias_correction": False, "weight_decay_form": "decoupled", "weight_decay": 0.1},
+           {"lr": 0.01, "max_grad_norm": None, "weight_decay_form": "l2", "weight_decay": 0.1,
+            "maximize": True}),
 ]
 TORCH_CASES = [case for case in CASES if case.torch_parity]
 #: the optimizer classes' names, from the registry

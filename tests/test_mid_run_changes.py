@@ -13,7 +13,7 @@ from explore import EXPLORE
 
 import optimlab
 from optimlab import codecs, engines
-from optimlab.hyperparameters import ArgumentError, Choice, Pair, Range
+from optimlab.hyperparameters import ArgumentError, Choice, Optional_, Pair, Range
 
 SHAPES = [(3, 5), (7,), (codecs.SMALL_TENSOR + 4,)]  # the last: narrow storage, 8-bit tail
 BEFORE, AFTER = 3, 3
@@ -26,6 +26,8 @@ def _alternatives(spec, value) -> list:
         return [v for v in spec.values if v is not value and v != value]
     if isinstance(spec, Pair):
         return [tuple(_alternatives(spec.each, item)[-1] for item in value)]
+    if isinstance(spec, Optional_):
+        return [None] if value is not None else _alternatives(spec.spec, 1.0)
     if isinstance(spec, Range):
         if value == 0:
             return [0.5 * min(spec.high, 1.0)]

@@ -16,13 +16,13 @@ from torch import Tensor
 
 from optimlab import checkpoint, codecs, compiled, engines, state, views
 from optimlab.checkpoint import param_label
-from optimlab.hyperparameters import ArgumentError, Choice, Pair, Range
+from optimlab.hyperparameters import ArgumentError, Choice, Optional_, Pair, Range
 from optimlab.nonfinite import POLICIES, gradients_finite
 from optimlab.params import listed, param_tensor
 from optimlab.rules import Rule, State
 from optimlab.views import View
 
-Spec = Range | Pair | Choice
+Spec = Range | Pair | Choice | Optional_
 SPARSE_OPTIMIZERS = "optimlab.SGD and optimlab.Adagrad (or torch.optim.SparseAdam)"
 
 
@@ -325,15 +325,15 @@ class Optimizer(torch.optim.Optimizer):
     def _with_global_scalars(self, batches: list[tuple[View, list[Tensor], list[Tensor]]]
                              ) -> list[tuple[View, list[Tensor], list[Tensor]]]:
         """Each GLOBAL rule's reduction over every gradient of the optimizer it runs on
-        (LAMB's global gradient norm), computed once, before any update, into the numbers
-        of each group that runs it."""
+        (LAMB's global gradient norm, clipped to the optimizer's ``max_grad_norm``, as
+        timm reads it from the defaults), computed once, before any update, into the
+        numbers of each group that runs it."""
         reduced: dict[str, dict[str, Any]] = {}
         for view, _, _ in batches:
             rule = view.rule
             if rule.global_scalars is not None and rule.name not in reduced:
                 grads = [g for v, _, gs in batches if v.rule is rule for g in gs]
-                hp = views.view(rule, self.defaults).hp() if rule is self.rule else view.hp()
-                reduced[rule.name] = rule.global_scalars(hp, grads) if grads else {}
+                reduced[rule.name] = rule.global_scalars(self.defaults, grads) if grads else {}
         return [(view.with_numbers(reduced[view.rule.name]), params, grads)
                 if view.rule.name in reduced else (view, params, grads)
                 for view, params, grads in batches]

@@ -22,7 +22,7 @@ import torch
 
 from optimlab.hyperparameters import ArgumentError
 from optimlab.optimizer import Optimizer
-from optimlab.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+from optimlab.optimizers import SGD, Adagrad, Adam, AdamW, Lamb, Lion, RMSprop
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,9 @@ OPTIMIZERS: dict[str, Entry] = {entry.name: entry for entry in (
           torch.optim.Adam),
     Entry("adamw", AdamW, {}, "AdamW: Adam with decoupled weight decay 0.01", 1e-3,
           torch.optim.AdamW),
+    Entry("lion", Lion, {}, "Lion: θ ← θ − η sign(β₁m + (1 − β₁)g), decoupled decay", 1e-4),
+    Entry("lamb", Lamb, {}, "LAMB: Adam scaled per tensor by ‖θ‖/‖u‖, global clip 1.0",
+          1e-2),
 )}
 
 

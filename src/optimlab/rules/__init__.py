@@ -18,7 +18,8 @@ eagerly over one tensor, over a flat buffer, or compiled into a fused kernel
 Every rule starts with the two transformations all optimizers share, ``direction`` (the
 ``maximize`` sign) and ``weight_decay`` (L2 in the gradient, or decoupled from it).
 ``base.py`` holds what rules share; each family has a module of its own (``classic.py``:
-the seeds' four), which defines its function and its ``Rule``.
+the seeds' four; ``lion.py``, ``lamb.py``, ...), which defines its function and its
+``Rule``; a class imports its rule from its module.
 """
 
 from optimlab.rules.base import (
@@ -55,9 +56,39 @@ from optimlab.rules.classic import (
     sgd_scalars,
 )
 
-__all__ = ["ADAGRAD_RULE", "ADAM_EPS_PLACEMENTS", "ADAM_RULE", "COMMON_NUMBERS",
-           "COMMON_OPTIONS", "ELEMENTWISE", "EPS_PLACEMENTS", "GLOBAL", "MATRIX",
-           "MOMENTUM_FORMS", "PER_TENSOR", "RMSPROP_RULE", "SGD_RULE", "STRUCTURES",
-           "WEIGHT_DECAY_FORMS", "Hyper", "Rule", "State", "_centered_variance", "adagrad",
-           "adagrad_scalars", "adam", "adam_scalars", "direction", "no_scalars", "rmsprop",
-           "sgd", "sgd_scalars", "weight_decay"]
+__all__ = [
+    "ADAGRAD_RULE",
+    "ADAM_EPS_PLACEMENTS",
+    "ADAM_RULE",
+    "COMMON_NUMBERS",
+    "COMMON_OPTIONS",
+    "ELEMENTWISE",
+    "EPS_PLACEMENTS",
+    "GLOBAL",
+    "LAMB_DECAY_FORMS",
+    "LAMB_RULE",
+    "LION_RULE",
+    "MATRIX",
+    "MOMENTUM_FORMS",
+    "PER_TENSOR",
+    "RMSPROP_RULE",
+    "SGD_RULE",
+    "STRUCTURES",
+    "WEIGHT_DECAY_FORMS",
+    "Hyper",
+    "Rule",
+    "State",
+    "_centered_variance",
+    "adagrad",
+    "adagrad_scalars",
+    "adam",
+    "adam_scalars",
+    "direction",
+    "lamb",
+    "lion",
+    "no_scalars",
+    "rmsprop",
+    "sgd",
+    "sgd_scalars",
+    "weight_decay",
+]
