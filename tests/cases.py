@@ -156,6 +156,9 @@ CASES = [
             "maximize": True}),
 ]
 TORCH_CASES = [case for case in CASES if case.torch_parity]
+#: the cases whose rule is elementwise: what the generated C loop and the compiled
+#: engine's flat buffers run (the others are declined: tests/test_structures.py)
+ELEMENTWISE_CASES = [case for case in CASES if CLASSES[case.name].rule.elementwise]
 #: the optimizer classes' names, from the registry
 NAMES = list(CLASSES)
 #: those of them torch.optim has a twin of

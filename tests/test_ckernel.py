@@ -19,7 +19,8 @@ import math
 
 import pytest
 import torch
-from cases import CASES, FULL_MATRIX, Case, firsts, option_cover, state_structures
+from cases import ELEMENTWISE_CASES as CASES
+from cases import FULL_MATRIX, Case, firsts, option_cover, state_structures
 
 from optimlab import ckernel, codecs
 from optimlab.reference import update_dense
@@ -149,7 +150,7 @@ def _storages_for(dtype: torch.dtype) -> list[str]:
 #: moments and the param's own dtype for the other param dtypes; every case with
 #: everything under explore
 #: (tests/cases.py)
-STRUCTURES, COVER, FIRSTS = state_structures(), option_cover(), firsts()
+STRUCTURES, COVER, FIRSTS = state_structures(CASES), option_cover(CASES), firsts(CASES)
 
 
 def _in_ci(case: Case, dtype: torch.dtype, storage: str) -> bool:

@@ -295,7 +295,13 @@ def trace(update: Callable, options: Mapping[str, Any], numbers: Sequence[str],
     state = {key: Symbol(graph, graph.add("input", name=f"state:{key}", tensor=True))
              for key in state_keys}
     hp = TraceHyper(graph, options, numbers)
-    result = update(param, grad, dict(state), hp)
+    try:
+        result = update(param, grad, dict(state), hp)
+    except UnsupportedRule:
+        raise
+    except Exception as error:  # the rule did something symbols cannot follow
+        raise UnsupportedRule(f"tracing the rule raised {type(error).__name__}: "
+                              f"{error}") from error
     if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], Mapping)):
         raise UnsupportedRule("the rule must return (new param, dict of new state)")
     new_param, new_state = result
