@@ -86,7 +86,7 @@ class Lamb(Optimizer):
             counters = [self.state[p]["step"] for p in group["params"]
                         if "step" in self.state.get(p, {})]
             if counters:
-                group["step"] = max(counters, key=float).clone()
+                group["step"] = torch.stack(counters).max()
         return loss
 
     def _restore(self, loaded: Any) -> None:

@@ -4,7 +4,6 @@ of the global gradient norm. Per-tensor and global: the reference engine runs it
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -52,7 +51,7 @@ def lamb(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Tensor, 
     exp_avg = beta1 * state["exp_avg"] + beta3 * g
     exp_avg_sq = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
     update = (exp_avg / hp["bias_correction1"]) / (
-        torch.sqrt(exp_avg_sq) / math.sqrt(hp["bias_correction2"]) + hp["eps"])
+        torch.sqrt(exp_avg_sq) / hp["bias_correction2"] ** 0.5 + hp["eps"])
     if form == "update":
         update = update + lam * param
     if lam != 0 or hp["always_adapt"]:
@@ -85,6 +84,8 @@ def lamb_global(defaults: Mapping[str, Any], grads: Sequence[Tensor]) -> dict[st
     norms = torch._foreach_norm([g.to_dense() if g.is_sparse else g for g in grads])
     total = torch.linalg.vector_norm(torch.stack(
         [n.to(torch.promote_types(n.dtype, torch.float32)) for n in norms]))
+    if total.device.type == "meta":  # no values to clip by (deferred initialisation)
+        return {"grad_divisor": 1.0}
     return {"grad_divisor": float((total / max_norm).clamp(min=1.0))}
 
 
