@@ -14,8 +14,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from optimlab import checkpoint, codecs, compiled, engines, state, views
+from optimlab import checkpoint, codecs, engines, state, views
 from optimlab.checkpoint import param_label
+from optimlab.engines import inductor
 from optimlab.hyperparameters import ArgumentError, Choice, Pair, Range
 from optimlab.nonfinite import POLICIES, gradients_finite
 from optimlab.params import listed, param_tensor
@@ -83,7 +84,7 @@ class Optimizer(torch.optim.Optimizer):
         # meta tensors hold no data: any engine steps them through the reference engine
         devices = {p.device for g in self.param_groups for p in g["params"]
                    if p.device.type != "meta"}
-        missing = sorted(str(d) for d in devices if not compiled.available(d))
+        missing = sorted(str(d) for d in devices if not inductor.available(d))
         if missing:
             raise ArgumentError(f"{owner}: engine='compiled' cannot build kernels for "
                                 f"{missing}: torch.compile needs a C++ compiler for the CPU "
