@@ -117,11 +117,12 @@ def run(engine: str, view: View, params: Sequence[Tensor], grads: Sequence[Tenso
         chain = ("reference",)
     positions = list(range(len(params)))
     used: dict[str, int] = {}
+    reasons = _declines(chain, view.config, cache)
     for name in chain:
         if not positions:
             break
         label = name.removesuffix("_if_worth_it")
-        reason = DECLINES[name](view.config)
+        reason = reasons[name]
         if reason is not None:
             if declined is not None:
                 declined[label] = reason
@@ -137,3 +138,14 @@ def run(engine: str, view: View, params: Sequence[Tensor], grads: Sequence[Tenso
             used[label] = used.get(label, 0) + taken
         positions = [positions[i] for i in left]
     return used
+
+
+def _declines(chain: tuple[str, ...], config: Config, cache: dict[str, Any]
+              ) -> dict[str, str | None]:
+    """Each engine's answer for ``config``, asked once while the group's configuration
+    is the same object (views are kept between steps: optimlab.bookkeeping)."""
+    kept = cache.get("declines")
+    if kept is None or kept[0] is not config or kept[1] != chain:
+        kept = cache["declines"] = (config, chain,
+                                    {name: DECLINES[name](config) for name in chain})
+    return kept[2]

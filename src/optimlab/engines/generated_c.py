@@ -73,7 +73,7 @@ class Call:
             self.bound([grads[i] for i in self.indices], values)
         except ValueError:  # a gradient of another dtype or layout: checked before the call
             return False
-        self.members.advance()
+        self.members.advance(step)
         return True
 
 

@@ -181,7 +181,7 @@ class Bucket:
                                 token)]
         launcher(self.spec)(tensors)
         torch._foreach_copy_(self.params, self.param_views)
-        self.members.advance()
+        self.members.advance(step)
         return True
 
 

@@ -11,6 +11,7 @@ a group of tensors not at one step to be stepped one by one or by the next engin
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,13 +38,19 @@ class Members:
     """Tensors stepped by one kernel call: their step counters, stacked, and whether
     their moments were created this step (``fresh``).
 
-    ``adopted`` lists the state entries the call reads through tensors it holds (the
-    stacked counter's views, flat buffers' views, or the entries themselves): replace
-    one (a load_state_dict, a state entry set by hand) and the plan no longer holds."""
+    ``entries``, ``keys``, ``held`` list the state entries the call reads through tensors
+    it holds (the stacked counter's views, flat buffers' views, or the entries themselves):
+    replace one (a load_state_dict, an entry set by hand) and the plan no longer holds."""
 
     fresh: list[bool]
     counters: Tensor | None = None
-    adopted: list[tuple[State, str, Tensor]] = field(default_factory=list)
+    # the adopted entries, as three parallel lists: (state, key) held the tensor
+    entries: list[State] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    held: list[Tensor] = field(default_factory=list)
+    # t of the last step counted, and the counters' version after it: while no one has
+    # written them since, the next t is known without reading them
+    counted: tuple[float, int] | None = None
 
     @classmethod
     def of(cls, view: View, states: Sequence[State], fresh: list[bool]) -> Members:
@@ -57,20 +64,28 @@ class Members:
         """Make ``tensors[i]`` the entry ``key`` of ``states[i]``, and watch it."""
         for stored, tensor in zip(states, tensors, strict=True):
             stored[key] = tensor
-            self.adopted.append((stored, key, tensor))
+            self.entries.append(stored)
+            self.keys.append(key)
+            self.held.append(tensor)
 
     def intact(self) -> bool:
-        """False if an adopted state entry was replaced since."""
-        return all(stored.get(key) is tensor for stored, key, tensor in self.adopted)
+        """False if an adopted state entry was replaced since (one pass in C: this runs
+        at every step)."""
+        return all(map(operator.is_, map(dict.get, self.entries, self.keys), self.held))
 
     def step_number(self, view: View) -> float | None:
         """t for this call, or None when the members are not all at one step."""
+        counted = self.counted
+        if counted is not None and self.counters is not None and \
+                self.counters._version == counted[1]:
+            return counted[0] + 1
         return state.shared_step_number(view, self.counters, self.fresh)
 
-    def advance(self) -> None:
-        """Count the step the call took, in every member's counter."""
+    def advance(self, step: float) -> None:
+        """Count the step ``step`` the call took, in every member's counter."""
         if self.counters is not None:
             self.counters += 1
+            self.counted = (step, self.counters._version)
         self.fresh = [False] * len(self.fresh)
 
 
