@@ -44,6 +44,14 @@ def _volatile(value: Any) -> bool:
     return isinstance(value, Tensor)
 
 
+def _differ(value: Any, kept: Any) -> bool:
+    """value != kept, and True where that has no single answer (an array, say)."""
+    try:
+        return bool(value != kept)
+    except (TypeError, ValueError, RuntimeError):
+        return True
+
+
 def number_keys(rule: Rule) -> frozenset[str]:
     """The group keys that hold only numbers of ``rule`` (``lr``, ``betas``, ...)."""
     paired = {name for _, pair in rule.pairs for name in pair}
@@ -84,7 +92,8 @@ class Kept:
                 continue  # the common case, first: a float or a flag left alone
             if value is _MISSING:
                 return None
-            if _volatile(value) or _volatile(kept) or (value is not kept and value != kept):
+            if _volatile(value) or _volatile(kept) or (value is not kept and
+                                                       _differ(value, kept)):
                 changed.add(key)
         return changed
 
