@@ -12,7 +12,8 @@ from cases import CASES, Case, optimizer_class, torch_class
 from explore import EXPLORE
 
 import optimlab
-from optimlab import codecs, engines, native, porting, registry
+from optimlab import codecs, engines, porting, registry
+from optimlab.engines import torch_fused
 
 CLASSES = registry.classes()
 SHAPES = [(3, 5), (7,), (codecs.SMALL_TENSOR + 4,)]
@@ -353,9 +354,9 @@ def test_native_mapping_is_an_allow_list(monkeypatch) -> None:
     params = _params(0)
     optimizer = optimlab.Adam(params)
     view = optimizer.view(optimizer.param_groups[0])
-    assert native.mapping_for(view) is not None
+    assert torch_fused.mapping_for(view) is not None
     rule = optimizer.rule
     extended = type(rule)(**{**rule.__dict__, "options": (*rule.options, "new_option")})
     monkeypatch.setattr(optimlab.Adam, "rule", extended)
     group = {**optimizer.param_groups[0], "new_option": True}
-    assert native.mapping_for(optimizer.view(group)) is None
+    assert torch_fused.mapping_for(optimizer.view(group)) is None

@@ -14,8 +14,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from optimlab import checkpoint, codecs, compiled, engines, state, views
+from optimlab import bookkeeping, checkpoint, codecs, engines, state, views
 from optimlab.checkpoint import param_label
+from optimlab.engines import inductor
 from optimlab.hyperparameters import ArgumentError, Choice, Optional_, Pair, Range
 from optimlab.nonfinite import POLICIES, gradients_finite
 from optimlab.params import listed, param_tensor
@@ -74,6 +75,7 @@ class Optimizer(torch.optim.Optimizer):
         self.engine = engine
         self.nonfinite = nonfinite
         self._engine_caches: dict[int, dict[str, Any]] = {}
+        self._kept: dict[int, bookkeeping.Kept] = {}
         self._engines_used: dict[str, int] = {}
         super().__init__(params, defaults)
         if engine == "compiled":
@@ -83,7 +85,7 @@ class Optimizer(torch.optim.Optimizer):
         # meta tensors hold no data: any engine steps them through the reference engine
         devices = {p.device for g in self.param_groups for p in g["params"]
                    if p.device.type != "meta"}
-        missing = sorted(str(d) for d in devices if not compiled.available(d))
+        missing = sorted(str(d) for d in devices if not inductor.available(d))
         if missing:
             raise ArgumentError(f"{owner}: engine='compiled' cannot build kernels for "
                                 f"{missing}: torch.compile needs a C++ compiler for the CPU "
@@ -116,15 +118,18 @@ class Optimizer(torch.optim.Optimizer):
             specs.update(kind.specs)
         return specs
 
-    def check_group(self, group: Mapping[str, Any]) -> None:
-        """Raise ArgumentError if any hyperparameter of ``group`` is out of its range."""
+    def check_group(self, group: Mapping[str, Any], changed: set[str] | None = None) -> None:
+        """Raise ArgumentError if any hyperparameter of ``group`` is out of its range
+        (``changed``: only these keys changed since the group was checked: their ranges,
+        and the checks across keys)."""
         kind = self.kind_of(group)
         if kind is not self:
-            kind.check_group(group)
+            kind.check_group(group, changed)
             return
         owner = type(self).__name__
         for name, spec in self.specs.items():
-            spec.check(owner, name, group[name])
+            if changed is None or name in changed:
+                spec.check(owner, name, group[name])
         if group.get("differentiable") and group.get("state_dtype") == torch.int8:
             raise ArgumentError(f"{owner}: differentiable=True with state_dtype=torch.int8: "
                                 "8-bit codes have no gradient; valid: state_dtype None or a "
@@ -184,7 +189,7 @@ class Optimizer(torch.optim.Optimizer):
         for key, value in (("preset", "torch"), ("engine", "reference"),
                            ("nonfinite", "ignore")):
             self.__dict__.setdefault(key, value)
-        self._engine_caches = {}
+        self._engine_caches, self._kept = {}, {}
         self.__dict__.setdefault("_engines_used", {})
         skipped = self.skipped_steps
         for group in self.param_groups:
@@ -236,7 +241,7 @@ class Optimizer(torch.optim.Optimizer):
         finally:
             pre.remove()
             post.remove()
-            self._engine_caches = {}
+            self._engine_caches, self._kept = {}, {}
 
     def _restore(self, loaded: Mapping[str, Any]) -> None:
         """Each parameter's state rebuilt from the saved tensors (not torch's casts, which
@@ -359,19 +364,35 @@ class Optimizer(torch.optim.Optimizer):
         """The rule's view of a group (views.py): its options, numbers and state keys."""
         return views.view(self.kind_of(group).rule, group)
 
+    def _group_view(self, index: int, group: dict[str, Any]) -> View:
+        """The group normalised, checked and viewed: anew, or kept from the last step
+        with only the numbers that changed since checked again (bookkeeping.py)."""
+        kept = self._kept.get(index)
+        changed = None if kept is None else kept.changes(group)
+        if changed is None or not changed <= kept.numbers:
+            self.normalize_group(group)
+            self.check_group(group)
+            view = self.view(group)
+            self._kept[index] = bookkeeping.Kept.of(group, view)
+            return view
+        if changed:
+            self.check_group(group, changed)
+            return kept.renumber(group, changed)
+        return kept.view
+
     def _batch(self, index: int, group: dict[str, Any]) -> tuple[View, list[Tensor],
                                                                  list[Tensor]]:
-        self.normalize_group(group)
-        self.check_group(group)
+        view = self._group_view(index, group)
         params, grads = [], []
         for position, param in enumerate(group["params"]):
-            if param.grad is None:
+            grad = param.grad
+            if grad is None:
                 continue
-            if param.grad.is_sparse and not self.kind_of(group).rule.accepts_sparse:
+            if grad.is_sparse and not self.kind_of(group).rule.accepts_sparse:
                 raise RuntimeError(
                     f"{type(self).__name__} does not support sparse gradients (parameter "
                     f"{param_label(group, index, position)}); optimizers that take sparse "
                     f"gradients: {SPARSE_OPTIMIZERS}")
             params.append(param)
-            grads.append(param.grad)
-        return self.view(group), params, grads
+            grads.append(grad)
+        return view, params, grads

@@ -1,4 +1,4 @@
-"""The native engine: torch's own fused kernels, where a configuration's math is theirs.
+"""engine="native": torch's own fused kernels, where a configuration's math is theirs.
 
 torch's fused Adam, AdamW, SGD and Adagrad kernels already run near the memory-bandwidth
 floor (benchmarks/README.md); optimlab calls them rather than competing with them.
