@@ -26,7 +26,8 @@ def lion(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Tensor, 
                                      the paper's, timm's, lion-pytorch's and optax's)
         m ← β₂ m + (1 − β₂) g
 
-    sign(0) = 0, and sign(NaN) = NaN, as torch.sign gives them.
+    sign(0) = 0, and sign(NaN) = 0, as torch.sign gives them (a NaN gradient does not reach
+    θ, but stays in m).
 
     Symbols: θ=param, g=grad, m=state["exp_avg"], β₁,β₂=betas, η=lr, λ=weight_decay.
     """
