@@ -14,13 +14,32 @@ from explore import EXPLORE
 import optimlab
 from optimlab import codecs
 
+#: the optimizer classes by name, from the registry (no hand-kept list of them)
+CLASSES = {cls.__name__: cls for cls in optimlab.registry.classes()}
+
+
+def optimizer_class(name: str) -> type[optimlab.Optimizer]:
+    """optimlab's class ``name``, as the registry holds it."""
+    return CLASSES[name]
+
+
+def torch_class(name: str) -> type[torch.optim.Optimizer] | None:
+    """The torch.optim class with the same equation as optimlab's ``name`` (the registry's
+    ``torch_twin``), or None where torch has none."""
+    return optimlab.registry.torch_twin(CLASSES[name])
+
 
 @dataclass(frozen=True)
 class Case:
-    name: str  # class name, in optimlab and (if torch_parity) in torch.optim
+    name: str  # optimlab's class name (its torch twin, if torch_parity, from the registry)
     kwargs: dict[str, Any]
     torch_parity: bool = True  # torch.optim.<name>(**kwargs) follows the same equation
     reference_kwargs: dict[str, Any] = field(default_factory=dict)  # extra, for references.py
+
+    def __post_init__(self) -> None:
+        if self.torch_parity and torch_class(self.name) is None:
+            raise ValueError(f"case {self.name}: torch_parity=True, but the registry names "
+                             "no torch twin of this class")
 
     @property
     def id(self) -> str:
@@ -28,7 +47,11 @@ class Case:
         return f"{self.name}({options})"
 
     def build(self, params: Any, **extra: Any) -> optimlab.Optimizer:
-        return getattr(optimlab, self.name)(params, **{**self.kwargs, **extra})
+        return optimizer_class(self.name)(params, **{**self.kwargs, **extra})
+
+    def build_torch(self, params: Any, **extra: Any) -> torch.optim.Optimizer:
+        """torch.optim's twin under the case's keywords (a torch_parity case only)."""
+        return torch_class(self.name)(params, **{**self.kwargs, **extra})
 
 
 def _torch(name: str, *kwargs: dict[str, Any]) -> list[Case]:
@@ -117,10 +140,29 @@ CASES = [
          reference_kwargs={"eps": 1e-7, "eps_placement": "hat", "weight_decay": 4e-3}),
     Case("AdamW", {"lr": 0.01, "preset": "optax"}, torch_parity=False,
          reference_kwargs={"weight_decay": 1e-4}),
+    # Lion and LAMB: no torch twin (tests/test_conformance_lion_lamb.py: timm,
+    # lion-pytorch, optax). LAMB's global clip is off here, where every shape shares one
+    # optimizer and the per-tensor reference cannot see the others' norms
+    *_ours("Lion", {"lr": 0.01}, {"lr": 0.01, "weight_decay": 0.1},
+           {"lr": 0.01, "betas": (0.8, 0.95), "weight_decay": 0.1,
+            "weight_decay_form": "independent", "maximize": True},
+           {"lr": 0.02, "betas": (0.9, 0.95), "weight_decay": 0.1, "weight_decay_form": "l2"}),
+    *_ours("Lamb", {"lr": 0.01, "max_grad_norm": None},
+           {"lr": 0.01, "max_grad_norm": None, "weight_decay": 0.0, "always_adapt": True,
+            "trust_clip": True},
+           {"lr": 0.01, "max_grad_norm": None, "grad_averaging": False,
+            "bias_correction": False, "weight_decay_form": "decoupled", "weight_decay": 0.1},
+           {"lr": 0.01, "max_grad_norm": None, "weight_decay_form": "l2", "weight_decay": 0.1,
+            "maximize": True}),
 ]
 TORCH_CASES = [case for case in CASES if case.torch_parity]
+#: the cases whose rule is elementwise: what the generated C loop and the compiled
+#: engine's flat buffers run (the others are declined: tests/test_structures.py)
+ELEMENTWISE_CASES = [case for case in CASES if CLASSES[case.name].rule.elementwise]
 #: the optimizer classes' names, from the registry
-NAMES = [cls.__name__ for cls in optimlab.registry.classes()]
+NAMES = list(CLASSES)
+#: those of them torch.optim has a twin of
+TWINNED_NAMES = [name for name in NAMES if torch_class(name) is not None]
 SHAPES = [(), (0,), (7,), (3, 4), (2, 3, 5)]
 
 

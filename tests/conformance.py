@@ -12,13 +12,18 @@ momentum buffer and the weight decay matters.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import math
+import sys
+import types
 from dataclasses import dataclass
+from pathlib import Path
 
+import pytest
 import torch
+from cases import optimizer_class
 from torch import Tensor
-
-import optimlab
 
 STEPS = 60
 FP64_TOLERANCE = 1e-10  # relative: max |ours − peer| / max |peer|, every param, every step
@@ -82,7 +87,7 @@ def run_torch_style(problem: Problem, build) -> list[list[Tensor]]:
 
 def run_optimlab(problem: Problem, name: str, kwargs: dict) -> list[list[Tensor]]:
     """optimlab's trajectory (``run_torch_style``)."""
-    return run_torch_style(problem, lambda params: getattr(optimlab, name)(params, **kwargs))
+    return run_torch_style(problem, lambda params: optimizer_class(name)(params, **kwargs))
 
 
 def relative_error(ours: list[list[Tensor]], theirs: list[list[Tensor]]) -> float:
@@ -112,3 +117,32 @@ def assert_conforms(problem: Problem, name: str, kwargs: dict, theirs: list[list
         gap = relative_error(as_torch, theirs)
         assert gap > 100 * tolerance, f"preset='torch' also matches (gap {gap:.2e})"
     return error
+
+
+def timm_class(module: str, name: str) -> type:
+    """timm's optimizer ``name`` (from timm/optim/<module>.py), through ``timm.optim`` when
+    it imports, else straight from the installed file (timm's optim modules import nothing
+    of timm's outside optim/): timm is installed without torchvision, which its package
+    imports for its models. Skips the calling module where timm is missing."""
+    try:
+        import timm.optim
+    except Exception:  # torchvision missing, or (built for another torch) failing to load
+        pass
+    else:
+        return getattr(timm.optim, name)
+    try:
+        spec = importlib.util.find_spec("timm")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("timm is not installed (pip install --no-deps timm)",
+                    allow_module_level=True)
+    optim_dir = Path(next(iter(spec.submodule_search_locations))) / "optim"
+    package = types.ModuleType("_timm_optim")  # a stand-in package for the relative imports
+    package.__path__ = [str(optim_dir)]
+    sys.modules.setdefault("_timm_optim", package)
+    try:
+        return getattr(importlib.import_module(f"_timm_optim.{module}"), name)
+    except ImportError as error:
+        pytest.skip(f"timm's {name} could not be loaded without torchvision: {error}",
+                    allow_module_level=True)

@@ -127,4 +127,53 @@ def adamw(theta: Tensor, grads: list[Tensor], lr: Lr, weight_decay: float = 1e-2
                 weight_decay_form=weight_decay_form, **kwargs)
 
 
-REFERENCES = {"SGD": sgd, "Adagrad": adagrad, "RMSprop": rmsprop, "Adam": adam, "AdamW": adamw}
+def lion(theta: Tensor, grads: list[Tensor], lr: Lr, betas: tuple[float, float] = (0.9, 0.99),
+         weight_decay: float = 0.0, weight_decay_form: str = "decoupled",
+         maximize: bool = False) -> Tensor:
+    """Chen et al. 2023, Algorithm 2: c = β₁m + (1 − β₁)g, θ ← θ − η(sign(c) + λθ),
+    m ← β₂m + (1 − β₂)g."""
+    m = torch.zeros_like(theta)
+    for t, g in enumerate(grads, start=1):
+        eta = _at(lr, t)
+        g = -g if maximize else g
+        theta, g = _decay(theta, g, eta, weight_decay, weight_decay_form)
+        theta = theta - eta * torch.sign(betas[0] * m + (1 - betas[0]) * g)
+        m = betas[1] * m + (1 - betas[1]) * g
+    return theta
+
+
+def lamb(theta: Tensor, grads: list[Tensor], lr: Lr, betas: tuple[float, float] = (0.9, 0.999),
+         eps: float = 1e-6, weight_decay: float = 0.01, weight_decay_form: str = "update",
+         bias_correction: bool = True, grad_averaging: bool = True,
+         max_grad_norm: float | None = 1.0, trust_clip: bool = False,
+         always_adapt: bool = False, maximize: bool = False) -> Tensor:
+    """You et al. 2019, Algorithm 2 (LAMB), for one tensor (so the global gradient norm is
+    this tensor's): g ← g / max(1, ‖g‖/max_norm); m, v as Adam's (m with β₃ = 1 − β₁, or 1
+    without grad averaging); r = m̂/(√v̂ + ε) + λθ; θ ← θ − η·φ(‖θ‖)/‖r‖·r, the ratio 1
+    where a norm is 0."""
+    m, v = torch.zeros_like(theta), torch.zeros_like(theta)
+    b1, b2 = betas
+    for t, g in enumerate(grads, start=1):
+        eta = _at(lr, t)
+        g = -g if maximize else g
+        if max_grad_norm is not None:
+            g = g / max(1.0, g.norm().item() / max_grad_norm)
+        if weight_decay_form != "update":
+            theta, g = _decay(theta, g, eta, weight_decay, weight_decay_form)
+        m = b1 * m + ((1 - b1) if grad_averaging else 1.0) * g
+        v = b2 * v + (1 - b2) * g * g
+        c1, c2 = (1 - b1**t, 1 - b2**t) if bias_correction else (1.0, 1.0)
+        r = (m / c1) / ((v / c2).sqrt() + eps)
+        if weight_decay_form == "update":
+            r = r + weight_decay * theta
+        ratio = 1.0
+        if weight_decay != 0 or always_adapt:
+            w_norm, r_norm = theta.norm().item(), r.norm().item()
+            ratio = w_norm / r_norm if w_norm > 0 and r_norm > 0 else 1.0
+            ratio = min(ratio, 1.0) if trust_clip else ratio
+        theta = theta - eta * ratio * r
+    return theta
+
+
+REFERENCES = {"SGD": sgd, "Adagrad": adagrad, "RMSprop": rmsprop, "Adam": adam, "AdamW": adamw,
+              "Lion": lion, "Lamb": lamb}

@@ -7,6 +7,7 @@ import io
 
 import pytest
 import torch
+from cases import optimizer_class
 from explore import EXPLORE
 
 import optimlab
@@ -157,7 +158,7 @@ def test_compiled_codecs_follow_the_reference_engine(name: str, state_dtype, gen
     for engine in ("reference", "compiled"):
         generator = torch.Generator().manual_seed(seed)
         params = [torch.randn(s, generator=generator).requires_grad_() for s in shapes]
-        optimizer = getattr(optimlab, name)(params, state_dtype=state_dtype, engine=engine,
+        optimizer = optimizer_class(name)(params, state_dtype=state_dtype, engine=engine,
                                             **kwargs)
         for _ in range(5):
             for p in params:

@@ -73,6 +73,13 @@ CASES = [
     OptaxCase("adamw", "AdamW", {"weight_decay": 0.1, "b1": 0.8, "eps_root": 1e-4},
               {"weight_decay": 0.1, "betas": (0.8, 0.999), "eps_root": 1e-4},
               torch_differs=False),
+    # Lion and LAMB have no torch twin: preset="torch" means timm's defaults
+    OptaxCase("lion", "Lion", peak_lr=0.003),  # weight_decay 1e-3 (timm's: 0)
+    OptaxCase("lion", "Lion", {"b1": 0.8, "weight_decay": 0.1},
+              {"betas": (0.8, 0.99), "weight_decay": 0.1}, peak_lr=0.003, torch_differs=False),
+    OptaxCase("lamb", "Lamb"),  # no global clip, trust ratio always, weight_decay 0
+    OptaxCase("lamb", "Lamb", {"weight_decay": 0.1, "b2": 0.99, "eps": 1e-4},
+              {"weight_decay": 0.1, "betas": (0.9, 0.99), "eps": 1e-4}),
 ]
 
 

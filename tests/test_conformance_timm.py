@@ -11,47 +11,14 @@ Without timm these tests skip, saying so.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
-import types
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from conformance import Problem, assert_conforms, make_problem, run_torch_style
+from conformance import Problem, assert_conforms, make_problem, run_torch_style, timm_class
 
-
-def load_rmsprop_tf() -> type:
-    """timm's RMSpropTF class, through ``timm.optim`` when it imports, else straight from
-    the installed file (timm's optim modules import nothing of timm's outside optim/)."""
-    try:
-        from timm.optim import RMSpropTF
-    except Exception:  # torchvision missing, or (built for another torch) failing to load
-        pass
-    else:
-        return RMSpropTF
-    try:
-        spec = importlib.util.find_spec("timm")
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("timm is not installed (pip install --no-deps timm)",
-                    allow_module_level=True)
-    optim_dir = Path(next(iter(spec.submodule_search_locations))) / "optim"
-    package = types.ModuleType("_timm_optim")  # a stand-in package for the relative imports
-    package.__path__ = [str(optim_dir)]
-    sys.modules.setdefault("_timm_optim", package)
-    try:
-        return importlib.import_module("_timm_optim.rmsprop_tf").RMSpropTF
-    except ImportError as error:
-        pytest.skip(f"timm's RMSpropTF could not be loaded without torchvision: {error}",
-                    allow_module_level=True)
-
-
-RMSpropTF = load_rmsprop_tf()
+RMSpropTF = timm_class("rmsprop_tf", "RMSpropTF")
 
 
 @dataclass(frozen=True)

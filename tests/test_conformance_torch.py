@@ -5,8 +5,7 @@ the registry. (test_torch_parity.py covers more shapes, groups and fp32.)"""
 from __future__ import annotations
 
 import pytest
-import torch
-from cases import TORCH_CASES, Case
+from cases import TORCH_CASES, Case, torch_class
 from conformance import assert_conforms, make_problem, run_torch_style
 
 
@@ -15,6 +14,6 @@ def test_preset_torch_follows_torch_optim_under_a_schedule(case: Case, seed: int
     peak = {"SGD": 0.05, "Adagrad": 0.1}.get(case.name, 0.01)
     problem = make_problem(seed, peak_lr=peak)
     theirs = run_torch_style(problem,
-                             lambda params: getattr(torch.optim, case.name)(params, **case.kwargs))
+                             lambda params: torch_class(case.name)(params, **case.kwargs))
     assert_conforms(problem, case.name, {**case.kwargs, "preset": "torch"}, theirs,
                     torch_differs=False)

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from cases import CASES
+from cases import CASES, optimizer_class, torch_class
 
-import optimlab
 from optimlab import engines
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
@@ -26,8 +25,8 @@ def _params(seed: int) -> list[torch.Tensor]:
                                               ("AdamW", {"amsgrad": True})])
 def test_fused_kernels_run_on_cuda_as_torch_runs_them(name, kwargs, seed) -> None:
     ours, theirs = _params(seed), _params(seed)
-    mine = getattr(optimlab, name)(ours, lr=0.01, **kwargs)
-    other = getattr(torch.optim, name)(theirs, lr=0.01, fused=True, **kwargs)
+    mine = optimizer_class(name)(ours, lr=0.01, **kwargs)
+    other = torch_class(name)(theirs, lr=0.01, fused=True, **kwargs)
     generator = torch.Generator().manual_seed(seed + 1)
     for _ in range(5):
         for p, q in zip(ours, theirs, strict=True):

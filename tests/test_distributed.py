@@ -26,7 +26,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from cases import CASES, firsts, state_structures
+from cases import CASES, firsts, optimizer_class, state_structures
 from cases import NAMES as CLASS_NAMES
 from explore import EXPLORE
 from torch import nn
@@ -302,9 +302,9 @@ def _dtensor_ops() -> dict[str, float]:
         kwargs = {"lr": torch.tensor(0.01), "weight_decay": 0.1}
         if name in ("SGD", "RMSprop"):
             kwargs["momentum"] = 0.9
-        mine = getattr(optimlab, name)(sharded, nonfinite="skip", engine="reference",
+        mine = optimizer_class(name)(sharded, nonfinite="skip", engine="reference",
                                        **kwargs)
-        other = getattr(optimlab, name)(plain, engine="reference", **kwargs)
+        other = optimizer_class(name)(plain, engine="reference", **kwargs)
         for step_grads in grads:
             for param, grad, placement in zip(sharded, step_grads, placements, strict=True):
                 param.grad = distribute_tensor(grad, mesh, placement)

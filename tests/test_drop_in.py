@@ -7,25 +7,25 @@ import inspect
 
 import pytest
 import torch
-from cases import CASES, Case, reference_kwargs
+from cases import CASES, TWINNED_NAMES, Case, optimizer_class, reference_kwargs, torch_class
 from cases import NAMES as CLASS_NAMES
 from references import REFERENCES
 
 import optimlab
 
 
-@pytest.mark.parametrize("name", CLASS_NAMES)
+@pytest.mark.parametrize("name", TWINNED_NAMES)
 def test_every_torch_keyword_in_the_same_position_with_the_same_default(name) -> None:
-    theirs = inspect.signature(getattr(torch.optim, name).__init__).parameters
-    ours = inspect.signature(getattr(optimlab, name).__init__).parameters
+    theirs = inspect.signature(torch_class(name).__init__).parameters
+    ours = inspect.signature(optimizer_class(name).__init__).parameters
     positional = [p for p, v in theirs.items() if v.kind == v.POSITIONAL_OR_KEYWORD]
     assert list(ours)[: len(positional)] == positional
     assert set(theirs) <= set(ours)
     param = torch.randn(2, requires_grad=True)
-    mine, other = getattr(optimlab, name)([param]), getattr(torch.optim, name)([param])
+    mine, other = optimizer_class(name)([param]), torch_class(name)([param])
     for key, value in other.defaults.items():
         assert mine.defaults[key] == value, key
-    assert issubclass(getattr(optimlab, name), torch.optim.Optimizer)
+    assert issubclass(optimizer_class(name), torch.optim.Optimizer)
 
 
 def _model():
@@ -36,7 +36,7 @@ def _model():
 @pytest.mark.parametrize("name", CLASS_NAMES)
 def test_a_torch_training_loop_runs_unchanged(name, gen) -> None:
     model = _model()
-    optimizer = getattr(optimlab, name)(model.parameters(), lr=0.05)
+    optimizer = optimizer_class(name)(model.parameters(), lr=0.05)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=30)
     calls = []
     optimizer.register_step_pre_hook(lambda opt, args, kwargs: calls.append("pre"))
@@ -63,7 +63,7 @@ def test_a_torch_training_loop_runs_unchanged(name, gen) -> None:
 def test_params_without_grad_are_skipped(name, gen) -> None:
     used, unused = torch.randn(3, requires_grad=True), torch.randn(3, requires_grad=True)
     before = unused.detach().clone()
-    optimizer = getattr(optimlab, name)([used, unused], lr=0.1, weight_decay=0.1)
+    optimizer = optimizer_class(name)([used, unused], lr=0.1, weight_decay=0.1)
     used.grad = torch.randn(3, generator=gen)
     optimizer.step()
     assert torch.equal(unused, before)

@@ -9,6 +9,7 @@ import math
 
 import pytest
 import torch
+from cases import optimizer_class
 
 import optimlab
 
@@ -67,7 +68,7 @@ def test_overflowing_second_moments_leave_params_finite(name, kwargs, dtype, gen
     largest = torch.finfo(dtype).max
     huge = min(math.sqrt(largest) * 64, largest / 8)
     param = (torch.rand(6, generator=gen) * huge).to(dtype).requires_grad_()
-    optimizer = getattr(optimlab, name)([param], lr=0.1, **kwargs)
+    optimizer = optimizer_class(name)([param], lr=0.1, **kwargs)
     for _ in range(3):
         magnitudes = torch.rand(6, generator=gen) * 0.5 + 0.5
         signs = torch.randn(6, generator=gen).sign()

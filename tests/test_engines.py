@@ -8,24 +8,25 @@ import warnings
 
 import pytest
 import torch
-from cases import CASES, TORCH_CASES, Case, state_structures
+from cases import CASES, TORCH_CASES, Case, optimizer_class, state_structures, torch_class
 from explore import EXPLORE
 
 import optimlab
-from optimlab import compiled, engines, generated, native
+from optimlab import engines
+from optimlab.engines import generated_c, inductor, torch_fused
 from optimlab.hyperparameters import ArgumentError
 
 STEPS = 8
 #: a bucket of small tensors, one tensor stepped alone (>= BUCKET_MAX), a scalar and an
 #: empty one (both left to the reference engine)
-SHAPES = [(3, 5), (7,), (2, 3, 4), (compiled.BUCKET_MAX + 3,), (), (0, 2)]
+SHAPES = [(3, 5), (7,), (2, 3, 4), (inductor.BUCKET_MAX + 3,), (), (0, 2)]
 TOLERANCE = {torch.float64: {"rtol": 1e-10, "atol": 1e-12},
              torch.float32: {"rtol": 1e-5, "atol": 1e-5}}
 
 
 def _maps_natively(case: Case) -> bool:
     optimizer = case.build([torch.ones(2, requires_grad=True)])
-    return native.mapping_for(optimizer.view(optimizer.param_groups[0])) is not None
+    return torch_fused.mapping_for(optimizer.view(optimizer.param_groups[0])) is not None
 
 
 NATIVE_CASES = [c for c in CASES if _maps_natively(c)]
@@ -97,7 +98,7 @@ def test_native_engine_is_torch_fused_bit_for_bit(case: Case, gen) -> None:
     ours = [v.clone().requires_grad_() for v in values]
     theirs = [v.clone().requires_grad_() for v in values]
     mine = case.build(ours, engine="native")
-    other = getattr(torch.optim, case.name)(theirs, fused=True, **case.kwargs)
+    other = torch_class(case.name)(theirs, fused=True, **case.kwargs)
     for _ in range(STEPS):
         for p, q in zip(ours, theirs, strict=True):
             p.grad = torch.randn(p.shape, generator=gen)
@@ -129,7 +130,7 @@ def test_fused_sgd_is_not_used_for_low_precision_params(dtype, gen) -> None:
     torch.testing.assert_close(buffers[0], buffers[1], rtol=2e-2, atol=2e-2)
     if torch.allclose(buffers[2], buffers[1], rtol=0.1, atol=0.1):
         pytest.skip(f"torch {torch.__version__}'s CPU _fused_sgd_ gets a {dtype} momentum "
-                    "buffer right: native.py may map low-precision SGD onto it")
+                    "buffer right: engines/torch_fused.py may map low-precision SGD onto it")
 
 
 def _unique_graphs() -> int:
@@ -142,7 +143,7 @@ def test_a_schedule_never_recompiles(name: str, gen) -> None:
               "Adam": {"eps_placement": "inside", "amsgrad": True},
               "SGD": {"momentum": 0.9, "momentum_form": "ema"}}[name]
     params = [torch.randn(s, generator=gen).requires_grad_() for s in SHAPES]
-    optimizer = getattr(optimlab, name)(params, lr=0.01, engine="compiled", **kwargs)
+    optimizer = optimizer_class(name)(params, lr=0.01, engine="compiled", **kwargs)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 / (1 + step))
     for step in range(6):
         for p in params:
@@ -155,7 +156,7 @@ def test_a_schedule_never_recompiles(name: str, gen) -> None:
     assert optimizer.param_groups[0]["lr"] < 0.01 / 5
 
 
-@pytest.mark.skipif(not generated.available(), reason="no C compiler for the generated kernel")
+@pytest.mark.skipif(not generated_c.available(), reason="no C compiler for the generated kernel")
 def test_auto_runs_the_generated_kernel_on_the_cpu_for_any_group(gen) -> None:
     params = [torch.randn(10, 10, generator=gen).requires_grad_()]
     params[0].grad = torch.randn(10, 10, generator=gen)
@@ -168,9 +169,9 @@ def test_auto_runs_the_generated_kernel_on_the_cpu_for_any_group(gen) -> None:
 def test_without_a_c_compiler_auto_uses_native_where_it_maps_and_compiles_big_groups_only(
         monkeypatch, gen):
     """The chain after the generated kernel (a machine without a C compiler, or CUDA)."""
-    monkeypatch.setattr(generated, "available", lambda: False)
+    monkeypatch.setattr(generated_c, "available", lambda: False)
     calls = []
-    monkeypatch.setattr(compiled, "take", lambda *a: calls.append(len(a[1])) or [])
+    monkeypatch.setattr(inductor, "take", lambda *a: calls.append(len(a[1])) or [])
     small = [torch.randn(10, 10, generator=gen).requires_grad_()]
     big = [torch.randn(engines.AUTO_COMPILE_ELEMENTS, generator=gen).requires_grad_()]
     many = [torch.randn(3, generator=gen).requires_grad_()
@@ -184,8 +185,8 @@ def test_without_a_c_compiler_auto_uses_native_where_it_maps_and_compiles_big_gr
 
 
 def test_auto_warns_once_and_steps_eagerly_without_a_compiler(monkeypatch, gen) -> None:
-    monkeypatch.setattr(generated, "available", lambda: False)
-    monkeypatch.setattr(compiled, "available", lambda device: False)
+    monkeypatch.setattr(generated_c, "available", lambda: False)
+    monkeypatch.setattr(inductor, "available", lambda device: False)
     monkeypatch.setattr(engines, "_warned", set())
     params = [torch.randn(engines.AUTO_COMPILE_ELEMENTS, generator=gen).requires_grad_()]
     expected = [p.detach().clone().requires_grad_() for p in params]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from cases import CASES, Case, config_of
+from cases import CASES, Case, config_of, torch_class
 from explore import EXPLORE
 
 import optimlab
 from optimlab import codecs, engines
-from optimlab.hyperparameters import ArgumentError, Choice, Pair, Range
+from optimlab.hyperparameters import ArgumentError, Choice, Optional_, Pair, Range
 
 SHAPES = [(3, 5), (7,), (codecs.SMALL_TENSOR + 4,)]  # the last: narrow storage, 8-bit tail
 BEFORE, AFTER = 3, 3
@@ -26,6 +26,8 @@ def _alternatives(spec, value) -> list:
         return [v for v in spec.values if v is not value and v != value]
     if isinstance(spec, Pair):
         return [tuple(_alternatives(spec.each, item)[-1] for item in value)]
+    if isinstance(spec, Optional_):
+        return [None] if value is not None else _alternatives(spec.spec, 1.0)
     if isinstance(spec, Range):
         if value == 0:
             return [0.5 * min(spec.high, 1.0)]
@@ -154,7 +156,7 @@ def _torch_takes(case: Case, key: str, value) -> bool:
     """Whether torch.optim follows this change: its own key, on a configuration that
     follows its equations, and a change it does not refuse (torch's RMSprop has no
     buffer to give momentum 0 -> 0.9: a KeyError)."""
-    torch_cls = getattr(torch.optim, case.name)
+    torch_cls = torch_class(case.name)
     if not case.torch_parity or key not in torch_cls([torch.ones(1)], **case.kwargs).defaults:
         return False
     try:
@@ -172,7 +174,7 @@ def _torch_changes() -> list[tuple[Case, str, object]]:
 @pytest.mark.parametrize("change", _torch_changes(), ids=_id)
 def test_a_mid_run_change_follows_torch_where_torch_takes_it(change, engine, seed) -> None:
     case, key, value = change
-    torch_cls = getattr(torch.optim, case.name)
+    torch_cls = torch_class(case.name)
     theirs, _ = _train(lambda p: torch_cls(p, **case.kwargs), key, value, seed)
     ours, _ = _train(lambda p: case.build(p, engine=engine), key, value, seed)
     for p, q in zip(ours, theirs, strict=True):

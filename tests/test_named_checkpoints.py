@@ -11,6 +11,7 @@ import warnings
 
 import pytest
 import torch
+from cases import optimizer_class
 from snapshots import bitwise_equal, snapshot
 from torch import nn
 
@@ -57,7 +58,7 @@ def _copy_common(src: nn.Module, dst: nn.Module) -> None:
 @pytest.mark.parametrize("engine", sorted(ENGINES))
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_state_moves_with_its_parameter(name: str, engine: str, gen) -> None:
-    cls, kwargs = getattr(optimlab, name), {**FAMILIES[name], "engine": engine}
+    cls, kwargs = optimizer_class(name), {**FAMILIES[name], "engine": engine}
     torch.manual_seed(int(torch.randint(2**31, (1,), generator=gen)))
     old = _model(["embed", "body", "norm", "head"])
     straight = _model(["embed", "body", "norm", "head"])

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import torch
+from cases import optimizer_class, torch_class
 from documented_presets import DOCUMENTED, PRESETS, ours
 
 import optimlab
@@ -50,7 +51,7 @@ def _schedule(peak: float, steps: int = STEPS) -> list[float]:
 @pytest.mark.parametrize(("name", "preset"), PRESETS, ids=str)
 def test_preset_has_the_frameworks_documented_defaults_and_conventions(name, preset) -> None:
     documented = DOCUMENTED[name, preset]
-    optimizer = getattr(optimlab, name)([torch.randn(3, requires_grad=True)], preset=preset)
+    optimizer = optimizer_class(name)([torch.randn(3, requires_grad=True)], preset=preset)
     group = optimizer.param_groups[0]
     assert optimizer.preset == preset
     for key, value in ours(documented.defaults).items():
@@ -65,9 +66,9 @@ def test_what_a_framework_leaves_unsaid_is_torchs_default(name, preset) -> None:
     decay optax.adam has no argument for) is torch.optim's, as its signature gives it."""
     documented = DOCUMENTED[name, preset]
     said = {*ours(documented.defaults), *documented.conventions, "decoupled_weight_decay"}
-    group = getattr(optimlab, name)([torch.randn(3, requires_grad=True)],
+    group = optimizer_class(name)([torch.randn(3, requires_grad=True)],
                                     preset=preset).param_groups[0]
-    for key, parameter in inspect.signature(getattr(torch.optim, name)).parameters.items():
+    for key, parameter in inspect.signature(torch_class(name)).parameters.items():
         if key != "params" and key not in said:
             assert group[key] == parameter.default, key
 
@@ -134,10 +135,10 @@ def test_explicit_keywords_equal_to_torchs_defaults_override_the_preset(name, pr
     ours, theirs = _param(gen), _param(gen)
     with torch.no_grad():
         theirs.copy_(ours)
-    mine = getattr(optimlab, name)([ours], preset=preset, **TORCH_VALUES[name], **extra)
-    torch_class = getattr(torch.optim, name)
-    torch_keywords = inspect.signature(torch_class).parameters
-    other = torch_class([theirs], **extra, **{k: v for k, v in TORCH_VALUES[name].items()
+    mine = optimizer_class(name)([ours], preset=preset, **TORCH_VALUES[name], **extra)
+    twin = torch_class(name)
+    torch_keywords = inspect.signature(twin).parameters
+    other = twin([theirs], **extra, **{k: v for k, v in TORCH_VALUES[name].items()
                                               if k in torch_keywords})
     grads = _grads(gen)
     lrs = _schedule(0.01)
@@ -191,7 +192,7 @@ def test_lr_in_momentum_matters_only_when_the_lr_changes(name, kwargs, gen) -> N
     with torch.no_grad():
         for p in params[1:]:
             p.copy_(params[0])
-    build = getattr(optimlab, name)
+    build = optimizer_class(name)
     optimizers = [build([p], lr=0.05, lr_in_momentum=inside, **kwargs)
                   for p, inside in zip(params, (False, True, False, True), strict=True)]
     grads = _grads(gen)

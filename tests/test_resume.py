@@ -11,7 +11,7 @@ import re
 
 import pytest
 import torch
-from cases import BIG_SHAPE, Case, with_state_dtypes
+from cases import BIG_SHAPE, Case, optimizer_class, with_state_dtypes
 from snapshots import bitwise_equal, snapshot
 
 import optimlab
@@ -105,7 +105,7 @@ FAMILIES = {
 
 
 def _trained(name: str, kwargs: dict, params: list[torch.Tensor], gen, steps: int = 2):
-    optimizer = getattr(optimlab, name)(params, lr=0.01, **kwargs)
+    optimizer = optimizer_class(name)(params, lr=0.01, **kwargs)
     for _ in range(steps):
         for param in params:
             param.grad = torch.randn(param.shape, generator=gen)
@@ -137,7 +137,7 @@ def _misfits(name: str, gen) -> list[tuple[str, dict, str]]:
         ("another shape", _trained(name, kwargs, params([(3,), (2, 4), (), (2, 1, 3)]),
                                    gen).state_dict(),
          "of parameter group 0, index 1 has shape (2, 4), the parameter has shape (4, 2)"),
-        ("more groups", getattr(optimlab, name)(
+        ("more groups", optimizer_class(name)(
             [{"params": params()[:2]}, {"params": params()[2:]}], **kwargs).state_dict(),
          "has 2 param group(s), the optimizer 1"),
         ("not a state dict", {"params": []}, "not an optimizer state dict"),
@@ -153,8 +153,8 @@ def test_a_state_dict_that_does_not_fit_is_refused_and_changes_nothing(name, gen
     start = [torch.randn(shape, generator=gen) for shape in SHAPES]
     params = [p.clone().requires_grad_() for p in start]
     twin_params = [p.clone().requires_grad_() for p in start]
-    optimizer = getattr(optimlab, name)(params, lr=0.01, **FAMILIES[name])
-    twin = getattr(optimlab, name)(twin_params, lr=0.01, **FAMILIES[name])
+    optimizer = optimizer_class(name)(params, lr=0.01, **FAMILIES[name])
+    twin = optimizer_class(name)(twin_params, lr=0.01, **FAMILIES[name])
     for what, state_dict, message in _misfits(name, gen):
         grads = [torch.randn(shape, generator=gen) for shape in SHAPES]
         for own, other, grad in zip(params, twin_params, grads, strict=True):

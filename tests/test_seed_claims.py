@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from cases import optimizer_class
 
 import optimlab
 
@@ -117,7 +118,7 @@ def test_adagrads_rate_dies(gen) -> None:
     steps = {}
     for name in ("Adagrad", "RMSprop"):
         param = torch.randn(1, dtype=torch.float64, generator=gen).requires_grad_()
-        optimizer = getattr(optimlab, name)([param], lr=0.1, eps=0.0)
+        optimizer = optimizer_class(name)([param], lr=0.1, eps=0.0)
         sizes = []
         for _ in range(400):
             before = param.detach().clone()

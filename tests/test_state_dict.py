@@ -9,7 +9,7 @@ import io
 
 import pytest
 import torch
-from cases import BIG_SHAPE, TORCH_CASES, Case, with_state_dtypes
+from cases import BIG_SHAPE, TORCH_CASES, Case, torch_class, with_state_dtypes
 
 import optimlab
 
@@ -90,7 +90,7 @@ def test_a_loaded_state_is_stored_as_asked_before_any_step(case: Case, state_dty
 @pytest.mark.parametrize("case", TORCH_CASES, ids=lambda c: c.id)
 def test_torch_to_optimlab(case: Case, gen) -> None:
     def torch_optimizer(params):
-        return getattr(torch.optim, case.name)(params, **case.kwargs)
+        return torch_class(case.name)(params, **case.kwargs)
 
     resumed, straight, _, second = _resumed(torch_optimizer, case.build, gen)
     for p, q in zip(resumed, straight, strict=True):
@@ -101,7 +101,7 @@ def test_torch_to_optimlab(case: Case, gen) -> None:
 @pytest.mark.parametrize("case", TORCH_CASES, ids=lambda c: c.id)
 def test_optimlab_to_torch(case: Case, gen) -> None:
     def torch_optimizer(params):
-        return getattr(torch.optim, case.name)(params, **case.kwargs)
+        return torch_class(case.name)(params, **case.kwargs)
 
     resumed, straight, _, _ = _resumed(case.build, torch_optimizer, gen)
     for p, q in zip(resumed, straight, strict=True):

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from cases import NAMES as CLASS_NAMES
-from cases import TORCH_CASES, Case
-
-import optimlab
+from cases import TORCH_CASES, TWINNED_NAMES, Case, optimizer_class, torch_class
 
 STEPS = 25
 SHAPES = [(), (5,), (4, 3), (2, 3, 4)]
@@ -46,7 +43,7 @@ def _assert_same(ours, theirs, dtype):
 def test_parity(case: Case, dtype: torch.dtype, gen: torch.Generator) -> None:
     ours, theirs = _twins(gen, dtype)
     mine = case.build(ours)
-    other = getattr(torch.optim, case.name)(theirs, **case.kwargs)
+    other = torch_class(case.name)(theirs, **case.kwargs)
     _run([mine, other], [ours, theirs], gen)
     _assert_same(ours, theirs, dtype)
     for p, q in zip(ours, theirs, strict=True):
@@ -65,8 +62,8 @@ def test_parity_with_param_groups_and_tensor_lr(case: Case, gen: torch.Generator
                 {"params": params[3:], "lr": lr / 3, "weight_decay": 0.05}]
 
     kwargs = {k: v for k, v in case.kwargs.items() if k != "lr"}
-    mine = getattr(optimlab, case.name)(groups(ours), lr=lr, **kwargs)
-    other = getattr(torch.optim, case.name)(groups(theirs), lr=lr, **kwargs)
+    mine = optimizer_class(case.name)(groups(ours), lr=lr, **kwargs)
+    other = torch_class(case.name)(groups(theirs), lr=lr, **kwargs)
     _run([mine, other], [ours, theirs], gen)
     _assert_same(ours, theirs, dtype)
 
@@ -75,7 +72,7 @@ def test_parity_with_param_groups_and_tensor_lr(case: Case, gen: torch.Generator
 def test_parity_under_lr_schedule_and_add_param_group(case: Case, gen: torch.Generator) -> None:
     dtype = torch.float64
     ours, theirs = _twins(gen, dtype)
-    mine, other = case.build(ours[:2]), getattr(torch.optim, case.name)(theirs[:2], **case.kwargs)
+    mine, other = case.build(ours[:2]), torch_class(case.name)(theirs[:2], **case.kwargs)
     schedulers = [torch.optim.lr_scheduler.StepLR(o, step_size=4, gamma=0.5)
                   for o in (mine, other)]
 
@@ -90,15 +87,15 @@ def test_parity_under_lr_schedule_and_add_param_group(case: Case, gen: torch.Gen
     _assert_same(ours, theirs, dtype)
 
 
-@pytest.mark.parametrize("name", CLASS_NAMES)
+@pytest.mark.parametrize("name", TWINNED_NAMES)
 @pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128], ids=str)
 def test_parity_on_complex_params(name: str, dtype: torch.dtype, gen: torch.Generator) -> None:
     ours, theirs = _twins(gen, dtype, shapes=[(3,), (2, 4)])
     kwargs = {"lr": 0.01, "weight_decay": 0.1}
     if name in ("SGD", "RMSprop"):
         kwargs["momentum"] = 0.9
-    mine = getattr(optimlab, name)(ours, **kwargs)
-    other = getattr(torch.optim, name)(theirs, **kwargs)
+    mine = optimizer_class(name)(ours, **kwargs)
+    other = torch_class(name)(theirs, **kwargs)
     _run([mine, other], [ours, theirs], gen)
     real = torch.float64 if dtype == torch.complex128 else torch.float32
     _assert_same(ours, theirs, real)
@@ -130,7 +127,7 @@ def test_sparse_gradient_moves_as_its_dense_twin(name, kwargs, gen: torch.Genera
     sparse = torch.nn.Embedding(20, 4, sparse=True).double()
     dense = torch.nn.Embedding(20, 4, sparse=False).double()
     dense.load_state_dict(sparse.state_dict())
-    _train_twins([sparse, dense], [getattr(optimlab, name)(m.parameters(), **kwargs)
+    _train_twins([sparse, dense], [optimizer_class(name)(m.parameters(), **kwargs)
                                    for m in (sparse, dense)], gen)
     torch.testing.assert_close(sparse.weight, dense.weight, rtol=1e-12, atol=1e-12)
 
@@ -138,8 +135,8 @@ def test_sparse_gradient_moves_as_its_dense_twin(name, kwargs, gen: torch.Genera
 def _sparse_parity(name, kwargs, gen):
     embeddings = [torch.nn.Embedding(20, 4, sparse=True).double() for _ in range(2)]
     embeddings[1].load_state_dict(embeddings[0].state_dict())
-    optimizers = [getattr(optimlab, name)(embeddings[0].parameters(), **kwargs),
-                  getattr(torch.optim, name)(embeddings[1].parameters(), **kwargs)]
+    optimizers = [optimizer_class(name)(embeddings[0].parameters(), **kwargs),
+                  torch_class(name)(embeddings[1].parameters(), **kwargs)]
     _train_twins(embeddings, optimizers, gen)
     torch.testing.assert_close(embeddings[0].weight, embeddings[1].weight, rtol=1e-12,
                                atol=1e-12)

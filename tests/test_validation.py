@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from cases import optimizer_class
 
 import optimlab
 
@@ -68,7 +69,7 @@ BAD = [
 @pytest.mark.parametrize(("name", "kwargs", "names", "valid"), BAD, ids=lambda x: str(x))
 def test_bad_hyperparameter_is_refused_with_its_range(name, kwargs, names, valid) -> None:
     with pytest.raises(ValueError, match="valid") as error:
-        getattr(optimlab, name)([_param()], **kwargs)
+        optimizer_class(name)([_param()], **kwargs)
     message = str(error.value)
     assert name in message and names in message and valid in message, message
 
@@ -126,7 +127,7 @@ def test_group_changed_by_hand_is_refused_at_step_and_nothing_moves(gen) -> None
 @pytest.mark.parametrize("name", ["Adam", "AdamW", "RMSprop"])
 def test_sparse_gradient_refused_names_optimizer_and_alternatives(name, gen) -> None:
     dense, embedding = _param(), torch.nn.Embedding(10, 3, sparse=True)
-    optimizer = getattr(optimlab, name)([("dense", dense), *embedding.named_parameters()])
+    optimizer = optimizer_class(name)([("dense", dense), *embedding.named_parameters()])
     dense.grad = torch.randn(3, generator=gen)
     embedding(torch.tensor([1, 2])).sum().backward()
     before = dense.detach().clone()

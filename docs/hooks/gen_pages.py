@@ -30,15 +30,28 @@ def public_modules() -> list[str]:
     return names
 
 
+#: what users call, shown first; every other module (the rules' declarations, engines,
+#: the IR, codecs, state) is listed under "Internals"
+PUBLIC = ("optimlab", "optimlab.optimizer", "optimlab.optimizers", "optimlab.registry",
+          "optimlab.recipes", "optimlab.schedules", "optimlab.grouping", "optimlab.clipping",
+          "optimlab.porting", "optimlab.hyperparameters", "optimlab.lab")
+
+
+def is_public(name: str) -> bool:
+    return name == "optimlab" or any(name == p or name.startswith(p + ".")
+                                     for p in PUBLIC[1:])
+
+
 def write_reference() -> None:
-    summary = []
+    public, internal = [], []
     for name in public_modules():
         page = "reference/" + name.replace(".", "/") + ".md"
-        summary.append(f"* [{name}]({page.removeprefix('reference/')})")
+        (public if is_public(name) else internal).append(
+            f"    * [{name}]({page.removeprefix('reference/')})")
         with mkdocs_gen_files.open(page, "w") as out:
             out.write(f"# {name}\n\n::: {name}\n")
     with mkdocs_gen_files.open("reference/SUMMARY.md", "w") as out:
-        out.write("\n".join(summary) + "\n")
+        out.write("\n".join(["* Public API", *public, "* Internals", *internal]) + "\n")
 
 
 def test_sections(source: str) -> list[tuple[str, str]]:

@@ -30,6 +30,7 @@ from typing import Any
 
 from torch import Tensor
 
+from optimlab import state
 from optimlab.hyperparameters import ArgumentError
 
 # the optimizer (optimizer.Optimizer, which imports this module) is passed in and used
@@ -146,7 +147,7 @@ def _check(owner: str, optimizer: Optimizer, state_dict: Mapping[str, Any],
         except ArgumentError as error:
             raise ValueError(f"{owner}: group {index} of the state dict is invalid: "
                              f"{error}") from None
-        moments = optimizer.view(settings).config.state_keys
+        view = optimizer.view(settings)
         for position, (param, saved_id) in enumerate(zip(group["params"], saved["params"],
                                                          strict=True)):
             label = param_label(group, index, position)
@@ -158,21 +159,23 @@ def _check(owner: str, optimizer: Optimizer, state_dict: Mapping[str, Any],
                                  "dict of tensors (ZeroRedundancyOptimizer.load_state_dict "
                                  "sets other ranks' entries of the dict it is given to None: "
                                  "load a fresh copy)")
-            _check_shapes(owner, label, param, entry, moments)
+            _check_shapes(owner, label, param, entry, state.shapes(view, param))
 
 
 def _check_shapes(owner: str, label: str, param: Tensor, entry: Mapping[str, Any],
-                  moments: tuple[str, ...]) -> None:
-    """The rule's moments (torch's names), where floating point, have the param's shape: an
-    elementwise rule would otherwise broadcast them silently. Other entries are left to
-    whoever wrote them (a state codec may keep per-block scales beside a moment)."""
-    for key in moments:
+                  expected: Mapping[str, tuple[int, ...]]) -> None:
+    """The rule's moments (torch's names), where floating point, have the shapes the rule
+    declares for this param (its own, for an elementwise rule, which would otherwise
+    broadcast them silently). Other entries are left to whoever wrote them (a state codec
+    may keep per-block scales beside a moment)."""
+    for key, shape in expected.items():
         value = entry.get(key)
         if isinstance(value, Tensor) and (value.is_floating_point() or value.is_complex()) \
-                and value.shape != param.shape:
+                and tuple(value.shape) != shape:
+            kept = "" if shape == tuple(param.shape) else f" and keeps {key!r} as {shape}"
             raise ValueError(f"{owner}: the saved {key!r} of parameter {label} has shape "
                              f"{tuple(value.shape)}, the parameter has shape "
-                             f"{tuple(param.shape)}; valid: a state dict of this model")
+                             f"{tuple(param.shape)}{kept}; valid: a state dict of this model")
 
 
 def param_label(group: Mapping[str, Any], group_index: int, position: int) -> str:

@@ -81,6 +81,20 @@ class Choice:
                                 f"valid: one of {list(self.values)}")
 
 
+@dataclass(frozen=True)
+class Optional_:
+    """None (the feature off, as timm's ``max_grad_norm=None``), or a value of ``spec``."""
+
+    spec: Range
+
+    def check(self, owner: str, name: str, value: Any) -> None:
+        if value is not None:
+            try:
+                self.spec.check(owner, name, value)
+            except ArgumentError as error:
+                raise ArgumentError(f"{error} (or None)") from None
+
+
 FLAG = Choice((False, True))
 OPTIONAL_FLAG = Choice((None, False, True))
 STATE_DTYPES = Choice((None, torch.float32, torch.float64, torch.bfloat16, torch.float16,

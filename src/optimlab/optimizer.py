@@ -8,52 +8,23 @@ input before anything is touched.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
-from optimlab import checkpoint, codecs, compiled, engines, state, views
+from optimlab import bookkeeping, checkpoint, codecs, engines, state, views
 from optimlab.checkpoint import param_label
-from optimlab.hyperparameters import ArgumentError, Choice, Pair, Range
+from optimlab.engines import inductor
+from optimlab.hyperparameters import ArgumentError, Choice, Optional_, Pair, Range
 from optimlab.nonfinite import POLICIES, gradients_finite
+from optimlab.params import listed, param_tensor
 from optimlab.rules import Rule, State
 from optimlab.views import View
 
-Spec = Range | Pair | Choice
+Spec = Range | Pair | Choice | Optional_
 SPARSE_OPTIMIZERS = "optimlab.SGD and optimlab.Adagrad (or torch.optim.SparseAdam)"
-
-
-def _param_tensor(owner: str, where: str, item: Any, differentiable: bool) -> Tensor:
-    """The tensor of a params entry (a tensor, or a (name, tensor) pair), checked; a
-    non-leaf is taken under ``differentiable=True``, as torch.optim takes it."""
-    tensor = item[1] if isinstance(item, tuple) and len(item) == 2 else item
-    if not isinstance(tensor, Tensor):
-        raise ArgumentError(f"{owner}: {where} is a {type(tensor).__name__}; valid: a tensor, "
-                            "or a (name, tensor) pair as named_parameters() gives")
-    if not (tensor.is_floating_point() or tensor.is_complex()):
-        raise ArgumentError(f"{owner}: {where} has dtype {tensor.dtype}; valid: a floating "
-                            "point or complex dtype")
-    if not (tensor.is_leaf or tensor.retains_grad or differentiable):
-        raise ArgumentError(f"{owner}: {where} is not a leaf tensor (it was computed from "
-                            "others); valid: a leaf, e.g. an nn.Parameter (or any tensor "
-                            "with differentiable=True)")
-    return tensor
-
-
-def _listed(owner: str, params: Any) -> list[Any]:
-    """``params`` as a list, refusing what torch.optim refuses, with the reason."""
-    if isinstance(params, Tensor):
-        raise ArgumentError(f"{owner}: params is a single tensor; valid: an iterable of "
-                            "tensors, of (name, tensor) pairs, or of param-group dicts")
-    if isinstance(params, (set, frozenset)):
-        raise ArgumentError(f"{owner}: params is a set, whose order changes between runs; "
-                            "valid: a list or another ordered iterable")
-    if not isinstance(params, Iterable):
-        raise ArgumentError(f"{owner}: params={params!r} is not iterable; valid: an iterable "
-                            "of tensors, of (name, tensor) pairs, or of param-group dicts")
-    return list(params)
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -76,6 +47,14 @@ class Optimizer(torch.optim.Optimizer):
     #: every group key that some optimlab optimizer declares (``__init_subclass__``), so
     #: that a checkpoint of another optimizer is recognised by its keys
     declared_keys: ClassVar[set[str]] = set()
+    #: the other rules a param group may name (``group["rule"]``), by the name a group
+    #: gives: the class whose rule, specs and torch defaults such a group takes (Muon's
+    #: ``{"adamw": AdamW}``, for the embeddings, head, biases and norms beside its
+    #: matrices). A group that names none runs ``rule``.
+    companions: ClassVar[dict[str, type[Optimizer]]] = {}
+    #: options that every group of one optimizer shares with its companions' groups
+    SHARED_OPTIONS: ClassVar[tuple[str, ...]] = ("maximize", "foreach", "fused",
+                                                 "differentiable", "state_dtype")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -89,13 +68,14 @@ class Optimizer(torch.optim.Optimizer):
         Choice(POLICIES).check(owner, "nonfinite", nonfinite)
         defaults = {**self.presets[preset], **{k: v for k, v in given.items() if v is not None}}
         self.check_group(defaults)
-        params = _listed(owner, params)
+        params = listed(owner, params)
         if not params:
             raise ArgumentError(f"{owner}: params is empty; valid: at least one tensor")
         self.preset = preset
         self.engine = engine
         self.nonfinite = nonfinite
         self._engine_caches: dict[int, dict[str, Any]] = {}
+        self._kept: dict[int, bookkeeping.Kept] = {}
         self._engines_used: dict[str, int] = {}
         super().__init__(params, defaults)
         if engine == "compiled":
@@ -105,7 +85,7 @@ class Optimizer(torch.optim.Optimizer):
         # meta tensors hold no data: any engine steps them through the reference engine
         devices = {p.device for g in self.param_groups for p in g["params"]
                    if p.device.type != "meta"}
-        missing = sorted(str(d) for d in devices if not compiled.available(d))
+        missing = sorted(str(d) for d in devices if not inductor.available(d))
         if missing:
             raise ArgumentError(f"{owner}: engine='compiled' cannot build kernels for "
                                 f"{missing}: torch.compile needs a C++ compiler for the CPU "
@@ -113,11 +93,43 @@ class Optimizer(torch.optim.Optimizer):
 
     # --- validation ---------------------------------------------------------------------
 
-    def check_group(self, group: Mapping[str, Any]) -> None:
-        """Raise ArgumentError if any hyperparameter of ``group`` is out of its range."""
+    def kind_of(self, group: Mapping[str, Any]) -> Optimizer:
+        """Whose rule, specs and defaults ``group`` follows: this optimizer's, or those of
+        the companion it names (``group["rule"]``), as a bare instance of that class."""
+        name = group.get("rule")
+        if not self.companions or name is None or name == self.defaults.get("rule"):
+            return self
+        if name not in self.companions:
+            raise ArgumentError(f"{type(self).__name__}: rule={name!r} in a param group; "
+                                f"valid: one of {[self.defaults.get('rule'), *self.companions]}")
+        kinds = self.__dict__.setdefault("_kinds", {})
+        if name not in kinds:
+            cls = self.companions[name]
+            kind = kinds[name] = cls.__new__(cls)
+            shared = {k: self.defaults[k] for k in self.SHARED_OPTIONS if k in self.defaults}
+            kind.defaults = {**cls.presets["torch"], **shared}
+        return kinds[name]
+
+    @classmethod
+    def group_specs(cls) -> dict[str, Spec]:
+        """The specs of every key a group of this optimizer may hold, companions' too."""
+        specs: dict[str, Spec] = {}
+        for kind in (*cls.companions.values(), cls):
+            specs.update(kind.specs)
+        return specs
+
+    def check_group(self, group: Mapping[str, Any], changed: set[str] | None = None) -> None:
+        """Raise ArgumentError if any hyperparameter of ``group`` is out of its range
+        (``changed``: only these keys changed since the group was checked: their ranges,
+        and the checks across keys)."""
+        kind = self.kind_of(group)
+        if kind is not self:
+            kind.check_group(group, changed)
+            return
         owner = type(self).__name__
         for name, spec in self.specs.items():
-            spec.check(owner, name, group[name])
+            if changed is None or name in changed:
+                spec.check(owner, name, group[name])
         if group.get("differentiable") and group.get("state_dtype") == torch.int8:
             raise ArgumentError(f"{owner}: differentiable=True with state_dtype=torch.int8: "
                                 "8-bit codes have no gradient; valid: state_dtype None or a "
@@ -138,11 +150,11 @@ class Optimizer(torch.optim.Optimizer):
             raise ArgumentError(f"{owner}: param_group={param_group!r} is invalid; valid: a "
                                 "dict with a 'params' entry")
         group = dict(param_group)
-        entries = [group["params"]] if isinstance(group["params"], Tensor) else _listed(
+        entries = [group["params"]] if isinstance(group["params"], Tensor) else listed(
             owner, group["params"])
         index = len(self.param_groups)
         differentiable = bool(group.get("differentiable", self.defaults["differentiable"]))
-        tensors = [_param_tensor(owner, f"params[{i}] of group {index}", item, differentiable)
+        tensors = [param_tensor(owner, f"params[{i}] of group {index}", item, differentiable)
                    for i, item in enumerate(entries)]
         self._check_unique(owner, index, tensors)
         self.complete_group(group)
@@ -168,13 +180,16 @@ class Optimizer(torch.optim.Optimizer):
     def normalize_group(self, group: dict[str, Any]) -> None:
         """Keep derived group keys consistent (at every step too: users and schedulers
         write into groups); subclasses extend it."""
+        kind = self.kind_of(group)
+        if kind is not self:
+            kind.normalize_group(group)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         for key, value in (("preset", "torch"), ("engine", "reference"),
                            ("nonfinite", "ignore")):
             self.__dict__.setdefault(key, value)
-        self._engine_caches = {}
+        self._engine_caches, self._kept = {}, {}
         self.__dict__.setdefault("_engines_used", {})
         skipped = self.skipped_steps
         for group in self.param_groups:
@@ -212,7 +227,7 @@ class Optimizer(torch.optim.Optimizer):
 
         def prepare(optimizer: Optimizer, given: dict[str, Any]) -> dict[str, Any]:
             prepared.update(checkpoint.prepared(optimizer, given,
-                                                self.declared_keys - set(self.specs)))
+                                                self.declared_keys - set(self.group_specs())))
             return dict(prepared)
 
         pre = self.register_load_state_dict_pre_hook(prepare)
@@ -226,7 +241,7 @@ class Optimizer(torch.optim.Optimizer):
         finally:
             pre.remove()
             post.remove()
-            self._engine_caches = {}
+            self._engine_caches, self._kept = {}, {}
 
     def _restore(self, loaded: Mapping[str, Any]) -> None:
         """Each parameter's state rebuilt from the saved tensors (not torch's casts, which
@@ -261,11 +276,17 @@ class Optimizer(torch.optim.Optimizer):
         dtype = torch.promote_types(param.real.dtype if param.is_complex() else param.dtype,
                                     torch.float32)
         value = codecs.decoded(stored, key, param.dtype if param.is_complex() else dtype)
-        return value.view(param.shape)
+        # a moment of the param's size in its shape; a factored one (declared shape) as is
+        return value.view(param.shape) if value.numel() == param.numel() else value
 
     def complete_group(self, group: dict[str, Any]) -> None:
         """Fill keys a loaded group lacks (a torch.optim checkpoint has none of our options)
-        from this optimizer's defaults."""
+        from this optimizer's defaults (a group naming a companion rule: from its
+        class's)."""
+        kind = self.kind_of(group)
+        if kind is not self:
+            kind.complete_group(group)
+            return
         for key, value in self.defaults.items():
             group.setdefault(key, value)
 
@@ -288,6 +309,7 @@ class Optimizer(torch.optim.Optimizer):
 
     def _step(self) -> None:
         batches = [self._batch(index, group) for index, group in enumerate(self.param_groups)]
+        batches = self._with_global_scalars(batches)
         if self.nonfinite != "ignore" and not gradients_finite(
                 type(self).__name__, self.param_groups, self.nonfinite, self.nonfinite_group):
             skipped = self.skipped_steps + 1
@@ -295,14 +317,36 @@ class Optimizer(torch.optim.Optimizer):
                 group["skipped_steps"] = skipped
             return
         used: dict[str, int] = {}
+        self._declined: dict[str, str] = {}
         for index, (view, params, grads) in enumerate(batches):
             if params:
                 counts = engines.run(self.engine, view, params, grads,
                                      self._states(view, params),
-                                     self._engine_caches.setdefault(index, {}))
+                                     self._engine_caches.setdefault(index, {}), self._declined)
                 for name, count in counts.items():
                     used[name] = used.get(name, 0) + count
         self._engines_used = used
+
+    def _with_global_scalars(self, batches: list[tuple[View, list[Tensor], list[Tensor]]]
+                             ) -> list[tuple[View, list[Tensor], list[Tensor]]]:
+        """Each GLOBAL rule's reduction over every gradient of the optimizer it runs on
+        (LAMB's global gradient norm, clipped to the optimizer's ``max_grad_norm``, as
+        timm reads it from the defaults), computed once, before any update, into the
+        numbers of each group that runs it."""
+        reduced: dict[str, dict[str, Any]] = {}
+        for view, _, _ in batches:
+            rule = view.rule
+            if rule.global_scalars is not None and rule.name not in reduced:
+                grads = [g for v, _, gs in batches if v.rule is rule for g in gs]
+                reduced[rule.name] = rule.global_scalars(self.defaults, grads) if grads else {}
+        return [(view.with_numbers(reduced[view.rule.name]), params, grads)
+                if view.rule.name in reduced else (view, params, grads)
+                for view, params, grads in batches]
+
+    def declined(self) -> dict[str, str]:
+        """Why each engine that declined a group in the last step did so, e.g.
+        ``{"generated": "rule 'lamb' is per-tensor (...)"}``: what ``auto`` walked past."""
+        return dict(self.__dict__.get("_declined", {}))
 
     def engines_used(self) -> dict[str, int]:
         """How many tensors each engine stepped in the last step, e.g. ``{"native": 148,
@@ -318,21 +362,37 @@ class Optimizer(torch.optim.Optimizer):
 
     def view(self, group: Mapping[str, Any]) -> View:
         """The rule's view of a group (views.py): its options, numbers and state keys."""
-        return views.view(self.rule, group)
+        return views.view(self.kind_of(group).rule, group)
+
+    def _group_view(self, index: int, group: dict[str, Any]) -> View:
+        """The group normalised, checked and viewed: anew, or kept from the last step
+        with only the numbers that changed since checked again (bookkeeping.py)."""
+        kept = self._kept.get(index)
+        changed = None if kept is None else kept.changes(group)
+        if changed is None or not changed <= kept.numbers:
+            self.normalize_group(group)
+            self.check_group(group)
+            view = self.view(group)
+            self._kept[index] = bookkeeping.Kept.of(group, view)
+            return view
+        if changed:
+            self.check_group(group, changed)
+            return kept.renumber(group, changed)
+        return kept.view
 
     def _batch(self, index: int, group: dict[str, Any]) -> tuple[View, list[Tensor],
                                                                  list[Tensor]]:
-        self.normalize_group(group)
-        self.check_group(group)
+        view = self._group_view(index, group)
         params, grads = [], []
         for position, param in enumerate(group["params"]):
-            if param.grad is None:
+            grad = param.grad
+            if grad is None:
                 continue
-            if param.grad.is_sparse and not self.rule.accepts_sparse:
+            if grad.is_sparse and not self.kind_of(group).rule.accepts_sparse:
                 raise RuntimeError(
                     f"{type(self).__name__} does not support sparse gradients (parameter "
                     f"{param_label(group, index, position)}); optimizers that take sparse "
                     f"gradients: {SPARSE_OPTIMIZERS}")
             params.append(param)
-            grads.append(param.grad)
-        return self.view(group), params, grads
+            grads.append(grad)
+        return view, params, grads

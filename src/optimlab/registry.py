@@ -7,7 +7,7 @@ The recipe (``recipe(optimizer="momentum")``), the lab (``optimlab compare --opt
     >>> from optimlab import registry
     >>> registry.get("momentum").build([torch.zeros(3, requires_grad=True)]).defaults["momentum"]
     0.9
-    >>> [c.__name__ for c in registry.classes()]
+    >>> [c.__name__ for c in registry.classes()][:5]   # the seeds' five come first
     ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW']
 """
 
@@ -22,7 +22,7 @@ import torch
 
 from optimlab.hyperparameters import ArgumentError
 from optimlab.optimizer import Optimizer
-from optimlab.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+from optimlab.optimizers import SGD, Adagrad, Adam, AdamW, Lamb, Lion, RMSprop
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,9 @@ OPTIMIZERS: dict[str, Entry] = {entry.name: entry for entry in (
           torch.optim.Adam),
     Entry("adamw", AdamW, {}, "AdamW: Adam with decoupled weight decay 0.01", 1e-3,
           torch.optim.AdamW),
+    Entry("lion", Lion, {}, "Lion: θ ← θ − η sign(β₁m + (1 − β₁)g), decoupled decay", 1e-4),
+    Entry("lamb", Lamb, {}, "LAMB: Adam scaled per tensor by ‖θ‖/‖u‖, global clip 1.0",
+          1e-2),
 )}
 
 

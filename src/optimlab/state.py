@@ -43,10 +43,25 @@ def new_step(param: Tensor, value: float = 0.0) -> Tensor:
     return torch.tensor(value, dtype=torch.float32, device=param.device)
 
 
+def shapes(view: View, param: Tensor) -> dict[str, tuple[int, ...]]:
+    """The moments ``param`` keeps under ``view``'s configuration, with their shapes (the
+    param's, unless the rule declares others: rules.Rule.state_shapes)."""
+    keys = view.config.state_keys
+    if view.rule.state_shapes is None:
+        return {key: tuple(param.shape) for key in keys}
+    return view.rule.shapes(view.hp(view.floats()), keys, param.shape)
+
+
 def storages(view: View, param: Tensor) -> dict[str, Storage]:
     """How each moment of ``param`` is stored under ``view``'s configuration."""
     state_dtype = view.config.state_dtype
-    return {key: codecs.storage_for(param, key, state_dtype) for key in view.config.state_keys}
+    return {key: codecs.storage_for(param, key, state_dtype) for key in shapes(view, param)}
+
+
+def template(param: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """What a moment of ``shape`` is created like: the param itself where the shapes agree,
+    else an uninitialised tensor of the param's dtype and device."""
+    return param if tuple(param.shape) == shape else param.new_empty(shape)
 
 
 def prepare(view: View, param: Tensor, state: State) -> bool:
@@ -57,12 +72,14 @@ def prepare(view: View, param: Tensor, state: State) -> bool:
     if rule.counts_steps and "step" not in state:
         state["step"] = new_step(param)
     initial = rule.initial_values(view.floats()) if view.config.state_keys else {}
+    kept = shapes(view, param)
     for key, storage in storages(view, param).items():
+        like = template(param, kept[key])
         if codecs.stored_form(state, key) is None:
-            state.update(storage.create(param, key, initial.get(key, 0.0)))
+            state.update(storage.create(like, key, initial.get(key, 0.0)))
             fresh = True
         elif not storage.holds(state, key):
-            codecs.convert(state, key, storage, param)
+            codecs.convert(state, key, storage, like)
     return fresh
 
 
@@ -97,9 +114,10 @@ def restore(view: View, param: Tensor, saved: Mapping[str, Any]) -> State:
             state[name] = value.to(param.device)
         else:
             state[name] = value
+    kept = shapes(view, param)
     for key, storage in storages(view, param).items():
         if codecs.stored_form(state, key) is not None:
-            codecs.convert(state, key, storage, param)
+            codecs.convert(state, key, storage, template(param, kept[key]))
     return state
 
 

@@ -51,6 +51,10 @@ class View:
     def rule(self) -> Rule:
         return self.config.rule
 
+    def with_numbers(self, extra: Mapping[str, Number]) -> View:
+        """This view with ``extra`` numbers beside the group's (a GLOBAL rule's reduction)."""
+        return View(self.config, {**self.numbers, **extra}, self.differentiable)
+
     def floats(self) -> dict[str, float]:
         """The numbers as Python floats (a tensor lr read once)."""
         return as_floats(self.numbers)

@@ -1,6 +1,6 @@
 """The CPU kernel path: a rule (rules.py) generated as C, built once, one call per group.
 
-The rule is traced with symbols (trace.py), its elementwise body emitted as C with the
+The rule is traced with symbols (optimlab.ir.trace), its elementwise body emitted as C with the
 per-call scalars hoisted (emit.py), placed in the loop template of its storages
 (templates.py), built by the system C compiler and cached on disk (build.py), and called
 through ctypes over all the tensors of a group at once (kernel.py)::
@@ -35,7 +35,7 @@ from optimlab.ckernel.build import BuildError, cache_dir
 from optimlab.ckernel.emit import emit
 from optimlab.ckernel.kernel import Bound, Configuration, Kernel
 from optimlab.ckernel.templates import STORAGES, source
-from optimlab.ckernel.trace import UnsupportedRule, trace
+from optimlab.ir.trace import UnsupportedRule, trace
 
 __all__ = ["Bound", "BuildError", "Kernel", "UnsupportedRule", "available", "cache_dir",
            "floor_kernel", "kernel_for", "storage_name"]

@@ -17,19 +17,29 @@
   written under a temporary name in the cache folder and moved into place with
   ``os.replace`` (atomic), so processes that build the same kernel at once (pytest-xdist
   workers, DDP ranks) each end with a complete library and never load a partial one.
+* Trust: loading a library runs its code, so a library is loaded only where nobody else
+  could have written it, as ssh treats its keys: the cache folder and the file owned by
+  this user and writable by nobody else (no group or other write bit). Anything else (a
+  shared folder another user can write, a world-writable file, a file of another owner)
+  is never loaded: the kernel is built again into a private folder
+  (``$XDG_CACHE_HOME/optimlab/private-kernels``, mode 0700), with a warning naming the
+  path that was refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -87,13 +97,64 @@ def _cpu_flags() -> str:
     return platform.processor() + platform.machine()
 
 
+def _user_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "optimlab"
+
+
 def cache_dir() -> Path:
-    """Where built kernels are kept."""
+    """Where built kernels are kept (``$OPTIMLAB_KERNEL_CACHE`` may point anywhere)."""
     configured = os.environ.get("OPTIMLAB_KERNEL_CACHE")
     if configured:
         return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "optimlab" / "kernels"
+    return _user_cache() / "kernels"
+
+
+def private_dir() -> Path:
+    """The folder kernels are rebuilt in when the cache cannot be trusted: this user's
+    own, mode 0700 (a fresh temporary folder if even that one is not trustworthy)."""
+    folder = _user_cache() / "private-kernels"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if untrusted(folder) is not None:
+        with contextlib.suppress(OSError):  # not ours: the check below says so
+            os.chmod(folder, 0o700)
+    if untrusted(folder) is not None:
+        return Path(tempfile.mkdtemp(prefix="optimlab-kernels-"))  # 0700, ours
+    return folder
+
+
+def untrusted(path: Path) -> str | None:
+    """Why the library or folder at ``path`` may not be loaded from, or None: as ssh
+    with its keys, it must be owned by this user and writable by nobody else."""
+    info = os.stat(path)
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        return f"owned by uid {info.st_uid}, not by this user (uid {os.getuid()})"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"writable by group or others (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
+
+
+_warned: set[str] = set()
+
+
+def _refuse(path: Path, reason: str, instead: Path) -> None:
+    if str(path) not in _warned:
+        _warned.add(str(path))
+        warnings.warn(f"optimlab: not loading kernels from {path}: {reason}; building them "
+                      f"in the private folder {instead} instead", RuntimeWarning,
+                      stacklevel=4)
+
+
+def _trusted_folder() -> Path:
+    """The cache folder, created (0700) if missing; the private one where it is not
+    trustworthy."""
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    reason = untrusted(folder)
+    if reason is None:
+        return folder
+    private = private_dir()
+    _refuse(folder, reason, private)
+    return private
 
 
 def cache_key(source: str) -> str:
@@ -112,11 +173,17 @@ def library(source: str) -> Path:
     cc = compiler()
     if cc is None:
         raise BuildError("no C compiler (set $CC, or install gcc)")
-    folder = cache_dir()
+    folder = _trusted_folder()
     target = folder / f"{cache_key(source)}.so"
     if target.exists():
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
+        reason = untrusted(target)
+        if reason is None:
+            return target
+        private = private_dir()
+        _refuse(target, reason, private)
+        folder, target = private, private / target.name
+        if target.exists() and untrusted(target) is None:
+            return target
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=folder, prefix=".build-") as work:
         c_file, obj, lib = (Path(work) / name for name in ("kernel.c", "kernel.o", "kernel.so"))
@@ -125,6 +192,7 @@ def library(source: str) -> Path:
         runtime = torch_openmp()
         link = [str(runtime), f"-Wl,-rpath,{runtime.parent}"] if runtime else ["-fopenmp"]
         _run([cc, "-shared", str(obj), "-o", str(lib), *link], source, folder)
+        os.chmod(lib, 0o755)  # whatever the umask: a group-writable library is not loaded
         os.replace(c_file, target.with_suffix(".c"))  # kept beside it, to read
         os.replace(lib, target)
     builds.append((target, time.perf_counter() - start))

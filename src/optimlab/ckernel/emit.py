@@ -1,4 +1,4 @@
-"""A traced rule (trace.py) as C: a once-per-call prologue and a per-element body.
+"""A traced rule (optimlab.ir.trace) as C: a once-per-call prologue and a per-element body.
 
 * Scalar nodes (no tensor enters them: ``1 - beta1``, ``lr * weight_decay``,
   ``eps / bias_correction2 ** 0.5``) are computed once per call in double, as Python
@@ -11,7 +11,8 @@
   off FMA contraction (``-ffp-contract=off``), so each operation rounds as torch's
   eager fp32 operation does.
 
-max/min propagate NaN as torch.maximum and clamp do.
+Each op is printed from the IR's one table (optimlab.ir.ops), as the compiled engine's
+body is: max/min propagate NaN as torch.maximum and clamp do, sign is torch.sign's.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from optimlab.ckernel.trace import Graph, Node
-
-INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "eq": "==", "ne": "!=",
-         "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+from optimlab.ir import ops
+from optimlab.ir.trace import Graph, Node
 
 
 @dataclass(frozen=True)
@@ -54,29 +53,6 @@ def literal(value: float, double: bool) -> str:
     else:
         text = float(value).hex()
     return text if double else f"((mt){text})"
-
-
-def _c(op: str, args: Sequence[str], double: bool) -> str:
-    """One operation in C; ``double``: the prologue's double math, else ``mt``."""
-    sqrt, fabs = ("sqrt", "fabs") if double else ("SQRT", "FABS")
-    if op in INFIX:
-        return f"({args[0]} {INFIX[op]} {args[1]})"
-    a = args[0]
-    if op == "neg":
-        return f"(-{a})"
-    if op == "sqrt":
-        return f"{sqrt}({a})"
-    if op == "abs":
-        return f"{fabs}({a})"
-    if op == "max":  # NaN in either gives NaN, as torch.maximum / clamp_min
-        return f"(({a} > {args[1]} || {a} != {a}) ? {a} : {args[1]})"
-    if op == "min":
-        return f"(({a} < {args[1]} || {a} != {a}) ? {a} : {args[1]})"
-    if op == "where":
-        return f"({a} ? {args[1]} : {args[2]})"
-    if op == "pow":
-        return f"pow({a}, {args[1]})"
-    raise AssertionError(op)
 
 
 class _Emitter:
@@ -124,7 +100,7 @@ class _Emitter:
         if not node.tensor:
             args = [self.scalar(self.graph.nodes[a]) for a in node.args]
             ctype = "int" if node.boolean else "double"
-            self.prologue.append(f"const {ctype} s{node.index} = {_c(node.op, args, True)};")
+            self.prologue.append(f"const {ctype} s{node.index} = {ops.c(node.op, args, True)};")
             return
         op = node.op
         if self.graph.divides_by_scalar(node):
@@ -135,7 +111,7 @@ class _Emitter:
         self.divides += op == "div"
         self.roots += op == "sqrt"
         ctype = "int" if node.boolean else "mt"
-        self.element.append(f"const {ctype} t{node.index} = {_c(op, args, False)};")
+        self.element.append(f"const {ctype} t{node.index} = {ops.c(op, args, False)};")
 
 
 def emit(graph: Graph, numbers: Sequence[str], state_keys: Sequence[str]) -> Body:

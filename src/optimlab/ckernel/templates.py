@@ -80,8 +80,7 @@ def source(body: Body, param: str, grad: str, storages: Sequence[str], double: b
     align = BLOCK if blocked else 64
     roles = 2 + sum(k.parts for k in kinds)
     return _PREAMBLE.format(title=title, mt="double" if double else "float",
-                            sqrt="sqrt" if double else "sqrtf",
-                            fabs="fabs" if double else "fabsf", block=BLOCK, align=align,
+                            suffix="" if double else "f", block=BLOCK, align=align,
                             roles=roles, hoisted=max(body.hoisted, 1),
                             serial=SERIAL_BELOW) + HELPERS + span + _DRIVER.replace(
         "{prologue}", _indent(body.prologue, 4))
@@ -200,8 +199,11 @@ int omp_get_thread_num(void);
 int omp_get_num_threads(void);
 
 typedef {mt} mt;
-#define SQRT {sqrt}
-#define FABS {fabs}
+#define SQRT sqrt{suffix}
+#define FABS fabs{suffix}
+#define EXP exp{suffix}
+#define LOG log{suffix}
+#define POW pow{suffix}
 #define BLOCK {block}
 #define ALIGN {align}
 #define ROLES {roles}

@@ -15,7 +15,9 @@ ways) and runs its own engine.
 
 from optimlab.optimizers.adagrad import Adagrad
 from optimlab.optimizers.adam import Adam, AdamW
+from optimlab.optimizers.lamb import Lamb
+from optimlab.optimizers.lion import Lion
 from optimlab.optimizers.rmsprop import RMSprop
 from optimlab.optimizers.sgd import SGD
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "RMSprop"]
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Lamb", "Lion", "RMSprop"]

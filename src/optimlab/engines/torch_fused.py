@@ -1,4 +1,4 @@
-"""The native engine: torch's own fused kernels, where a configuration's math is theirs.
+"""engine="native": torch's own fused kernels, where a configuration's math is theirs.
 
 torch's fused Adam, AdamW, SGD and Adagrad kernels already run near the memory-bandwidth
 floor (benchmarks/README.md); optimlab calls them rather than competing with them.
@@ -35,7 +35,7 @@ from torch import Tensor
 
 from optimlab import codecs, state
 from optimlab.rules import State
-from optimlab.views import View
+from optimlab.views import Config, View
 
 FUSED_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 Kernel = Callable[[Mapping[str, Any], Mapping[str, Any], list[Tensor], list[Tensor],
@@ -169,6 +169,15 @@ def _state_fits(view: View, param: Tensor, stored: State) -> bool:
         return True
     step = stored["step"] if "step" in stored else state.new_step(param)
     return step.dtype == torch.float32 and step.device == param.device
+
+
+def declines(config: Config) -> str | None:
+    """Why no fused kernel of torch's runs ``config``'s rule, or None (the per-tensor check
+    of options, numbers, dtypes and devices follows in ``take``)."""
+    if config.rule.name not in MAPPINGS or not config.rule.elementwise:
+        return (f"torch has no fused kernel for rule {config.rule.name!r}; native maps "
+                f"{sorted(MAPPINGS)}")
+    return None
 
 
 def take(view: View, params: Sequence[Tensor], grads: Sequence[Tensor],

@@ -1,4 +1,4 @@
-"""The compiled engine: the group's tensors laid out over compiled kernels (kernels.py).
+"""engine="compiled": the group's tensors laid out over Inductor's kernels.
 
 How a group is laid out (measured in benchmarks/):
 
@@ -16,27 +16,32 @@ How a group is laid out (measured in benchmarks/):
 
 A plan is kept per group and rebuilt when the params, the configuration (options, state keys,
 storage) or a state tensor changes (a load_state_dict, a state entry replaced by hand, a
-param's storage replaced).
+param's storage replaced): plans.py, shared with the generated C engine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from optimlab import codecs, state
-from optimlab.kernels import KernelSpec, Scalars, available, launcher, spec_for
-from optimlab.reference import update_dense
+from optimlab.engines import plans
+from optimlab.engines.eager import update_dense
+from optimlab.engines.inductor_kernels import KernelSpec, Scalars, available, launcher, spec_for
+from optimlab.engines.plans import Members
 from optimlab.rules import State
-from optimlab.views import View
+from optimlab.views import Config, View
 
-__all__ = ["BUCKET_MAX", "available", "take"]
+__all__ = ["BUCKET_MAX", "available", "declines", "take"]
 
 BUCKET_MAX = 1 << 16
+#: what torch.compile raises when it cannot trace or build a rule (Dynamo's and
+#: Inductor's errors: InductorError and BackendCompilerFailed derive from the first)
+TRACE_ERRORS = (torch._dynamo.exc.TorchDynamoException,)
 
 
 def _fits(spec: KernelSpec, param: Tensor, grad: Tensor) -> bool:
@@ -142,13 +147,14 @@ class Bucket:
     """Tensors smaller than ``BUCKET_MAX`` of one spec, stepped by one kernel call.
 
     Their moments and step counters are moved into flat buffers, and each param's state
-    entries become views of them; params and gradients are copied into flat scratch
-    buffers before the call and params copied back after it.
+    entries become views of them (plans.Members); params and gradients are copied into
+    flat scratch buffers before the call and params copied back after it.
     """
 
-    def __init__(self, spec: KernelSpec, params: list[Tensor], states: list[State],
-                 fresh: list[bool]) -> None:
-        self.spec, self.params, self.fresh = spec, params, fresh
+    def __init__(self, view: View, spec: KernelSpec, params: list[Tensor],
+                 states: list[State], fresh: list[bool]) -> None:
+        self.spec, self.params = spec, params
+        self.members = Members.of(view, states, fresh)
         sizes = [p.numel() for p in params]
         first = params[0]
         self.flat_param = torch.empty(sum(sizes), dtype=first.dtype, device=first.device)
@@ -156,30 +162,16 @@ class Bucket:
         self.param_views = _shaped_views(self.flat_param, params)
         self.grad_views = _shaped_views(self.flat_grad, params)
         self.moments: list[Tensor] = []
-        self.views: list[tuple[State, str, Tensor]] = []
         for key, storage in spec.storages:
             for name in storage.parts(key):
                 flat = torch.cat([stored[name].reshape(-1) for stored in states])
-                self._adopt(states, name, flat, _shaped_views(flat, params))
+                self.members.adopt(states, name, _shaped_views(flat, params))
                 self.moments.append(flat)
-        self.steps = None
-        if spec.rule.counts_steps:
-            self.steps = torch.stack([stored["step"] for stored in states])
-            self._adopt(states, "step", self.steps, list(self.steps.unbind()))
-
-    def _adopt(self, states: list[State], key: str, flat: Tensor, views: list[Tensor]) -> None:
-        for stored, view in zip(states, views, strict=True):
-            stored[key] = view
-            self.views.append((stored, key, view))
-
-    def intact(self) -> bool:
-        """False if a state entry was replaced since (the flat buffers no longer hold it)."""
-        return all(stored.get(key) is view for stored, key, view in self.views)
 
     def step(self, view: View, numbers: Mapping[str, Any], scalars: Scalars,
              grads: list[Tensor], token: object) -> bool:
         """One step of every member; False (nothing done) if they are not at one step."""
-        step = state.shared_step_number(view, self.steps, self.fresh)
+        step = self.members.step_number(view)
         if step is None:
             return False
         torch._foreach_copy_(self.param_views, self.params)
@@ -189,9 +181,7 @@ class Bucket:
                                 token)]
         launcher(self.spec)(tensors)
         torch._foreach_copy_(self.params, self.param_views)
-        if self.steps is not None:
-            self.steps += 1
-        self.fresh = [False] * len(self.fresh)
+        self.members.advance(step)
         return True
 
 
@@ -201,14 +191,13 @@ def _shaped_views(flat: Tensor, like: list[Tensor]) -> list[Tensor]:
 
 
 @dataclass
-class Plan:
+class Plan(plans.Plan):
     """How one group's tensors are stepped: alone, in buckets, or left to the caller."""
 
-    key: tuple[Any, ...]
-    alone: list[Alone]
-    buckets: list[tuple[list[int], Bucket]]
-    rest: list[int]
-    scalars: Scalars
+    alone: list[Alone] = field(default_factory=list)
+    buckets: list[tuple[list[int], Bucket]] = field(default_factory=list)
+    rest: list[int] = field(default_factory=list)
+    scalars: Scalars = field(default_factory=Scalars)
 
     @classmethod
     def build(cls, view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
@@ -230,55 +219,75 @@ class Plan:
         # first step by the state it creates itself
         fresh = {i: state.prepare(view, params[i], states[i])
                  for i in [i for i, _ in alone] + [i for v in small.values() for i in v]}
-        kept_alone = []
+        plan = cls(key)
         for i, spec in alone:
             if _state_fits(spec, states[i]):
-                kept_alone.append(Alone.make(i, spec, fresh[i], params[i], states[i]))
+                plan.alone.append(Alone.make(i, spec, fresh[i], params[i], states[i]))
             else:
                 rest.append(i)
-        buckets = []
         for spec, indices in small.items():
             unfit = [i for i in indices if not _state_fits(spec, states[i])]
             rest.extend(unfit)
             members = [i for i in indices if i not in unfit]
             if members:
-                bucket = Bucket(spec, [params[i] for i in members],
+                bucket = Bucket(view, spec, [params[i] for i in members],
                                 [states[i] for i in members], [fresh[i] for i in members])
-                buckets.append((members, bucket))
-        return cls(key, kept_alone, buckets, sorted(rest), Scalars())
+                plan.buckets.append((members, bucket))
+        plan.rest = sorted(rest)
+        return plan
+
+    def intact(self) -> bool:
+        return all(b.members.intact() for _, b in self.buckets) and \
+            all(a.intact() for a in self.alone)
 
     def usable(self, key: tuple[Any, ...], grads: Sequence[Tensor]) -> bool:
-        return key == self.key and all(b.intact() for _, b in self.buckets) and \
-            all(a.intact() for a in self.alone) and not any(g.is_sparse for g in grads)
+        return super().usable(key, grads) and not any(g.is_sparse for g in grads)
 
     def run(self, view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
             states: Sequence[State]) -> list[int]:
+        """Step the plan's members; a kernel that fails to compile (Dynamo or Inductor
+        refusing the rule) leaves its tensors, and every one after it, to the caller:
+        compiling fails before the kernel touches anything."""
         rest, token, numbers = list(self.rest), object(), view.floats()
-        for alone in self.alone:
-            grad = grads[alone.index]
-            if not grad.is_contiguous():
-                rest.append(alone.index)
-                continue
-            alone.step(view, numbers, self.scalars, grad, states[alone.index], token)
-        for indices, bucket in self.buckets:
-            if bucket.step(view, numbers, self.scalars, [grads[i] for i in indices], token):
-                continue
-            for i, fresh in zip(indices, bucket.fresh, strict=True):
-                _launch(bucket.spec, view, numbers, self.scalars, params[i],
-                        grads[i].contiguous(), states[i], fresh, token)
-            bucket.fresh = [False] * len(indices)
+        pending = [alone.index for alone in self.alone] + \
+            [i for indices, _ in self.buckets for i in indices]
+        try:
+            for alone in self.alone:
+                grad = grads[alone.index]
+                if grad.is_contiguous():
+                    alone.step(view, numbers, self.scalars, grad, states[alone.index], token)
+                else:
+                    rest.append(alone.index)
+                pending.remove(alone.index)
+            for indices, bucket in self.buckets:
+                self._step_bucket(view, numbers, params, grads, states, indices, bucket,
+                                  token)
+                del pending[:len(indices)]
+        except TRACE_ERRORS as error:
+            self.failure = f"torch.compile failed on rule {view.rule.name!r}: {error}"
+            rest.extend(pending)
         return sorted(rest)
+
+    def _step_bucket(self, view: View, numbers: Mapping[str, Any], params: Sequence[Tensor],
+                     grads: Sequence[Tensor], states: Sequence[State], indices: list[int],
+                     bucket: Bucket, token: object) -> None:
+        if bucket.step(view, numbers, self.scalars, [grads[i] for i in indices], token):
+            return
+        for i, fresh in zip(indices, bucket.members.fresh, strict=True):
+            _launch(bucket.spec, view, numbers, self.scalars, params[i],
+                    grads[i].contiguous(), states[i], fresh, token)
+        bucket.members.fresh = [False] * len(indices)
 
 
 def take(view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
          states: Sequence[State], cache: dict[str, Any]) -> list[int]:
-    """Step every tensor the compiled kernel can take; return the positions of the rest.
-    Nothing under torch.compile (the caller's trace takes the rule itself) or autograd."""
-    if torch.compiler.is_compiling() or view.differentiable:
-        return list(range(len(params)))
-    key = (tuple(map(id, params)), view.config)
-    plan = cache.get("plan")
-    if plan is None or not plan.usable(key, grads):
-        plan = Plan.build(view, params, grads, states, key)
-        cache["plan"] = plan
-    return plan.run(view, params, grads, states)
+    """Step every tensor the compiled kernel can take; return the positions of the rest
+    (plans.take_with_plan)."""
+    return plans.take_with_plan(Plan.build, (), view, params, grads, states, cache)
+
+
+def declines(config: Config) -> str | None:
+    """Why this engine does not run ``config``'s rule, or None: it joins a group's tensors
+    end to end, so only an elementwise rule keeps its meaning."""
+    return plans.elementwise_only(config, "the compiled engine joins a group's tensors "
+                                  "end to end")

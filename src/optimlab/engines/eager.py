@@ -1,4 +1,4 @@
-"""The reference engine: a rule run eagerly on one tensor at a time. The oracle.
+"""engine="reference": the eager oracle, a rule run on one tensor at a time.
 
 It takes anything: any dtype, complex params, sparse gradients, every state codec, the
 meta device, autograd through the step (``differentiable=True``) and tracing by

@@ -1,16 +1,16 @@
-"""Trace a rule (rules.py) into an expression graph, by running it on symbols.
+"""Trace a rule (rules/) into an expression graph, by running it on symbols.
 
 The rule is called once with symbolic tensors for the param, the gradient and each state
 key, symbolic scalars for its numbers (lr, betas, ...), and the concrete options (bools and
 strings), so that every ``if`` of the rule is decided at trace time and what remains is
 one elementwise expression per output. A symbol records each operation applied to it
-(Python operators, and the few torch functions a rule uses, through
-``__torch_function__``); anything else raises :class:`UnsupportedRule`, and the engine
-then runs the rule another way.
+(Python operators, Tensor methods, and torch functions through ``__torch_function__``:
+those of the op table, ops.py, and the spellings below that reduce to its ops); anything
+else raises :class:`UnsupportedRule`, and the engine then runs the rule another way.
 
 Nodes are hash-consed, so a subexpression the rule computes twice (``g * g``) is one node.
 A node is a *scalar* when no tensor enters it (``1 - beta1``, ``lr * weight_decay``):
-emit.py computes those once per call, not per element.
+the engines compute those once per step on the host, not per element (hoisting.py).
 """
 
 from __future__ import annotations
@@ -22,17 +22,12 @@ from typing import Any
 
 import torch
 
+from optimlab.ir.ops import OPS
+
 
 class UnsupportedRule(Exception):
-    """The rule uses something the C generator cannot express (an op, a branch on a
-    number); the caller runs the rule with another engine."""
-
-
-#: arithmetic and selection ops the element loop computes, with their arity
-ELEMENT_OPS = {"add": 2, "sub": 2, "mul": 2, "div": 2, "neg": 1, "sqrt": 1, "abs": 1,
-               "max": 2, "min": 2, "where": 3, "eq": 2, "ne": 2, "lt": 2, "le": 2,
-               "gt": 2, "ge": 2, "pow": 2}
-COMPARISONS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
+    """The rule uses something the IR cannot express (an op, a branch on a number); the
+    caller runs the rule with another engine."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +35,7 @@ class Node:
     """One value of the traced expression: an input, a constant or an operation."""
 
     index: int
-    op: str  # "input", "const" or one of ELEMENT_OPS
+    op: str  # "input", "const" or one of ops.OPS
     args: tuple[int, ...]
     tensor: bool  # False: a scalar, the same for every element
     boolean: bool  # a comparison's result, only fit for where()
@@ -66,7 +61,7 @@ class Graph:
             is_tensor, boolean = bool(tensor), False
         else:
             is_tensor = any(n.tensor for n in inputs)
-            boolean = op in COMPARISONS
+            boolean = OPS[op].boolean
             _check_types(op, inputs)
         node = Node(len(self.nodes), op, args, is_tensor, boolean, name, value)
         self.nodes.append(node)
@@ -108,8 +103,8 @@ def _check_types(op: str, inputs: list[Node]) -> None:
                                   "condition and numbers as a and b")
     elif any(n.boolean for n in inputs):
         raise UnsupportedRule(f"{op} of a comparison's result (only where() takes one)")
-    if op == "pow" and inputs[0].tensor:
-        raise UnsupportedRule("a tensor raised to a power other than 2 or 0.5")
+    if op == "pow" and inputs[1].tensor:
+        raise UnsupportedRule("a power with a tensor exponent (only a number may be one)")
 
 
 class Symbol:
@@ -129,23 +124,6 @@ class Symbol:
         args = (_index(self.graph, other), self.index)
         return Symbol(self.graph, self.graph.add(op, args))
 
-    def __add__(self, other: Any) -> Symbol: return self._node("add", other)
-    def __radd__(self, other: Any) -> Symbol: return self._reflected("add", other)
-    def __sub__(self, other: Any) -> Symbol: return self._node("sub", other)
-    def __rsub__(self, other: Any) -> Symbol: return self._reflected("sub", other)
-    def __mul__(self, other: Any) -> Symbol: return self._node("mul", other)
-    def __rmul__(self, other: Any) -> Symbol: return self._reflected("mul", other)
-    def __truediv__(self, other: Any) -> Symbol: return self._node("div", other)
-    def __rtruediv__(self, other: Any) -> Symbol: return self._reflected("div", other)
-    def __neg__(self) -> Symbol: return self._node("neg")
-    def __pos__(self) -> Symbol: return self
-    def __abs__(self) -> Symbol: return self._node("abs")
-    def __eq__(self, other: Any) -> Symbol: return self._node("eq", other)  # type: ignore[override]
-    def __ne__(self, other: Any) -> Symbol: return self._node("ne", other)  # type: ignore[override]
-    def __lt__(self, other: Any) -> Symbol: return self._node("lt", other)
-    def __le__(self, other: Any) -> Symbol: return self._node("le", other)
-    def __gt__(self, other: Any) -> Symbol: return self._node("gt", other)
-    def __ge__(self, other: Any) -> Symbol: return self._node("ge", other)
     __hash__ = object.__hash__
 
     def __pow__(self, exponent: Any) -> Symbol:
@@ -164,10 +142,7 @@ class Symbol:
         raise UnsupportedRule("the rule branches on the value of a number or a tensor (an "
                               "`if` on something other than an option)")
 
-    # --- the tensor methods and torch functions a rule may use ------------------------
-    def sqrt(self) -> Symbol: return self._node("sqrt")
-    def abs(self) -> Symbol: return self._node("abs")
-    def neg(self) -> Symbol: return self._node("neg")
+    # --- spellings of the ops that are not ops of their own (the rest: ops.OPS) -------
     def square(self) -> Symbol: return self * self
     def maximum(self, other: Any) -> Symbol: return _elementwise("max")(self, other)
     def minimum(self, other: Any) -> Symbol: return _elementwise("min")(self, other)
@@ -181,18 +156,21 @@ class Symbol:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        raise UnsupportedRule(f"Tensor.{name} is not among the operations the C kernel "
-                              f"generator supports ({', '.join(sorted(SUPPORTED))})")
+        if name in OPS and OPS[name].method:
+            return lambda *others: self._node(name, *others)
+        raise UnsupportedRule(f"Tensor.{name} is not among the operations the IR "
+                              f"supports ({', '.join(SUPPORTED)})")
 
     @classmethod
     def __torch_function__(cls, func: Callable, types: Any, args: Sequence[Any] = (),
                            kwargs: Mapping[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
-        handler = TORCH_FUNCTIONS.get(func)
+        handler = TORCH_FUNCTIONS.get(func) or next(
+            (_recorder(op.name) for op in OPS.values() if func in op.torch), None)
         if handler is None:
             name = getattr(func, "__name__", repr(func))
-            raise UnsupportedRule(f"torch.{name} is not among the operations the C kernel "
-                                  f"generator supports ({', '.join(sorted(SUPPORTED))})")
+            raise UnsupportedRule(f"torch.{name} is not among the operations the IR "
+                                  f"supports ({', '.join(SUPPORTED)})")
         try:
             return handler(*args, **kwargs)
         except TypeError as error:
@@ -218,11 +196,6 @@ def _symbol(value: Any, like: Any) -> Symbol:
     return Symbol(graph, _index(graph, value))
 
 
-def _where(condition: Any, a: Any, b: Any) -> Symbol:
-    condition = _symbol(condition, (condition, a, b))
-    return condition._node("where", a, b)
-
-
 def _binary(op: str) -> Callable[[Any, Any], Symbol]:
     def apply(a: Any, b: Any) -> Symbol:
         return _symbol(a, (a, b))._node(op, b)
@@ -240,22 +213,35 @@ def _elementwise(op: str) -> Callable[[Any, Any], Symbol]:
     return apply
 
 
+def _recorder(op: str) -> Callable[..., Symbol]:
+    def apply(first: Any, *others: Any) -> Symbol:
+        return _symbol(first, (first, *others))._node(op, *others)
+    return apply
+
+
+def _operators(op: str, stem: str, reflected: bool) -> None:
+    setattr(Symbol, f"__{stem}__", lambda self, *others: self._node(op, *others))
+    if reflected:
+        setattr(Symbol, f"__r{stem}__", lambda self, other: self._reflected(op, other))
+
+
+for _op in OPS.values():
+    if _op.operator:
+        _operators(_op.name, _op.operator, _op.reflected)
+
 TORCH_FUNCTIONS: dict[Callable, Callable[..., Symbol]] = {
-    torch.sqrt: Symbol.sqrt, torch.Tensor.sqrt: Symbol.sqrt,
-    torch.abs: Symbol.abs, torch.Tensor.abs: Symbol.abs,
-    torch.neg: Symbol.neg, torch.square: Symbol.square,
-    torch.where: _where,
+    function: _recorder(op.name) for op in OPS.values() for function in op.torch}
+TORCH_FUNCTIONS.update({
+    torch.square: Symbol.square,
     torch.maximum: _elementwise("max"), torch.minimum: _elementwise("min"),
     torch.Tensor.maximum: _elementwise("max"), torch.Tensor.minimum: _elementwise("min"),
     torch.max: _elementwise("max"), torch.min: _elementwise("min"),
     torch.clamp: Symbol.clamp, torch.clamp_min: Symbol.clamp_min,
     torch.clamp_max: Symbol.clamp_max, torch.clip: Symbol.clamp,
-    torch.add: _binary("add"), torch.sub: _binary("sub"), torch.mul: _binary("mul"),
-    torch.div: _binary("div"),
-}
-SUPPORTED = ("+", "-", "*", "/", "unary -", "abs", "sqrt", "where", "comparisons",
-             "maximum", "minimum", "clamp", "clamp_min", "clamp_max", "** on numbers",
-             "** 2 and ** 0.5 on tensors")
+    torch.pow: lambda a, b: _symbol(a, (a, b)) ** b,
+})
+SUPPORTED = (*sorted(OPS), "operators + - * / ** and comparisons", "clamp", "clamp_min",
+             "clamp_max", "maximum", "minimum", "square")
 
 
 class TraceHyper(Mapping[str, Any]):
@@ -295,7 +281,13 @@ def trace(update: Callable, options: Mapping[str, Any], numbers: Sequence[str],
     state = {key: Symbol(graph, graph.add("input", name=f"state:{key}", tensor=True))
              for key in state_keys}
     hp = TraceHyper(graph, options, numbers)
-    result = update(param, grad, dict(state), hp)
+    try:
+        result = update(param, grad, dict(state), hp)
+    except UnsupportedRule:
+        raise
+    except Exception as error:  # the rule did something symbols cannot follow
+        raise UnsupportedRule(f"tracing the rule raised {type(error).__name__}: "
+                              f"{error}") from error
     if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], Mapping)):
         raise UnsupportedRule("the rule must return (new param, dict of new state)")
     new_param, new_state = result

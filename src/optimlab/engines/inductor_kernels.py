@@ -1,4 +1,4 @@
-"""Compiled kernels: the rule traced once per configuration into one fused loop.
+"""The compiled engine's kernels: the rule compiled by Inductor, once per configuration.
 
 A ``KernelSpec`` names everything a kernel is specialised to: the group's configuration
 (views.Config: the rule, its options, its state keys), how each moment is stored
@@ -6,7 +6,7 @@ A ``KernelSpec`` names everything a kernel is specialised to: the group's config
 per-step numbers it derives), and the dtypes. The
 kernel is ``decode -> rules.<algorithm> -> encode``, compiled by torch.compile with
 dynamic sizes, so that one kernel serves every tensor of a configuration and a schedule
-never recompiles. compiled.py lays a group's tensors out over these kernels.
+never recompiles. inductor.py lays a group's tensors out over these kernels.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab import hoisting, state
+from optimlab import state
 from optimlab.codecs import Storage
-from optimlab.hoisting import Split
-from optimlab.reference import math_dtype
+from optimlab.engines.eager import math_dtype
+from optimlab.ir import hoisting
+from optimlab.ir.hoisting import Split
 from optimlab.rules import Rule
 from optimlab.views import Config, View
 

@@ -1,4 +1,4 @@
-"""A rule split in two by its trace (ckernel/trace.py): what is the same for every element,
+"""A rule split in two by its trace (trace.py): what is the same for every element,
 computed once per step on the host, and the per-element body, run with torch ops.
 
 This is what the compiled engine compiles: Inductor then sees the per-step scalars
@@ -6,7 +6,8 @@ This is what the compiled engine compiles: Inductor then sees the per-step scala
 inputs already rounded to the element type, computed in double as Python computes the
 eager rule's (no per-element ``pow`` or fp64 reconversion, and no fp64 inputs that make
 Dynamo restart its analysis), and a tensor divided by a scalar as a multiply by its
-reciprocal. The C generator (ckernel/emit.py) splits the same trace the same way.
+reciprocal. The C generator (ckernel/emit.py) splits the same trace the same way; both
+print each op from the one table (ops.py).
 """
 
 from __future__ import annotations
@@ -19,49 +20,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.ckernel.trace import Graph, UnsupportedRule, trace
+from optimlab.ir import ops
+from optimlab.ir.trace import Graph, UnsupportedRule, trace
 
 __all__ = ["Split", "UnsupportedRule", "split"]
-
-
-def _divide(a: float, b: float) -> float:
-    """a / b with IEEE's answers where Python raises."""
-    if b != 0:
-        return a / b
-    if a == 0 or a != a:
-        return math.nan
-    return math.copysign(math.inf, a) * math.copysign(1.0, b)
-
-
-def _root(a: float) -> float:
-    return math.sqrt(a) if a >= 0 else math.nan
-
-
-def _extreme(both: Callable, bound: Callable, a: Any, b: Any) -> Tensor:
-    """max/min of two tensors, or of a tensor and a number (NaN propagates either way)."""
-    if isinstance(a, Tensor) and isinstance(b, Tensor):
-        return both(a, b)
-    return bound(a, b) if isinstance(a, Tensor) else bound(b, a)
-
-
-SCALAR_OPS: dict[str, Callable[..., float]] = {
-    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
-    "div": _divide, "neg": lambda a: -a, "sqrt": _root, "abs": abs,
-    "max": lambda a, b: a if a > b or a != a else b,
-    "min": lambda a, b: a if a < b or a != a else b,
-    "where": lambda c, a, b: a if c else b, "pow": lambda a, b: a ** b,
-    "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "lt": lambda a, b: a < b,
-    "le": lambda a, b: a <= b, "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b,
-}
-#: each element op as Python over tensors (and the hoisted 0-d tensors, and constants)
-PYTHON_OPS: dict[str, str] = {
-    "add": "({} + {})", "sub": "({} - {})", "mul": "({} * {})", "div": "({} / {})",
-    "neg": "(-{})", "sqrt": "torch.sqrt({})", "abs": "torch.abs({})",
-    "max": "extreme(torch.maximum, torch.clamp_min, {}, {})",
-    "min": "extreme(torch.minimum, torch.clamp_max, {}, {})",
-    "where": "torch.where({}, {}, {})", "eq": "({} == {})", "ne": "({} != {})",
-    "lt": "({} < {})", "le": "({} <= {})", "gt": "({} > {})", "ge": "({} >= {})",
-}
 
 
 @dataclass(frozen=True)
@@ -89,8 +51,8 @@ class Split:
             elif node.op == "input":
                 values[node.index] = float(numbers[node.name.removeprefix("number:")])
             else:
-                values[node.index] = SCALAR_OPS[node.op](*(values[a] for a in node.args))
-        return [_divide(1.0, values[i]) if kind == "recip" else values[i]
+                values[node.index] = ops.host(node.op, *(values[a] for a in node.args))
+        return [ops.host("div", 1.0, values[i]) if kind == "recip" else values[i]
                 for kind, i in self.hoisted]
 
     def element(self, param: Tensor, grad: Tensor, state: Mapping[str, Tensor],
@@ -103,7 +65,8 @@ class Split:
     def compiled_body(self) -> Callable[..., tuple[Tensor, ...]]:
         """The body as straight-line Python (generated once: a trace of it is a few
         statements, not an interpreter's loop)."""
-        namespace = {"torch": torch, "extreme": _extreme, "inf": math.inf, "nan": math.nan}
+        namespace = {"torch": torch, "extreme": ops.extreme, "inf": math.inf,
+                     "nan": math.nan}
         exec(compile(self.source(), "<optimlab rule body>", "exec"), namespace)
         return namespace["body"]
 
@@ -128,7 +91,7 @@ class Split:
             if self.graph.divides_by_scalar(node):
                 text = f"{operand(node.args[0])} * {operand(node.args[1], 'recip')}"
             else:
-                text = PYTHON_OPS[node.op].format(*(operand(a) for a in node.args))
+                text = ops.python(node.op, [operand(a) for a in node.args])
             lines.append(f"    t{node.index} = {text}")
         outputs = [operand(self.graph.outputs["param"])]
         outputs += [operand(self.graph.outputs[f"state:{k}"]) for k in self.state_keys]

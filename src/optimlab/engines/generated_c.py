@@ -1,4 +1,4 @@
-"""The generated engine: the rule generated as C (ckernel/), one call per group on the CPU.
+"""engine="generated": the rule generated as C (ckernel/), one call per group on the CPU.
 
 ckernel traces the rule of rules.py into C, places it in the loop of the group's storages
 (fp32, fp64, bf16, fp16, 8-bit blockwise), builds it with the system C compiler (cached
@@ -13,7 +13,8 @@ module lays a group out over those calls:
   counters moved into one flat tensor (each state entry a view of it, torch's layout
   kept), so that a step reads one counter and adds to all at once;
 * a plan is kept per group and rebuilt when the params, the configuration (views.Config)
-  or a state entry changes (load_state_dict, a state entry replaced, momentum 0 -> 0.9).
+  or a state entry changes (load_state_dict, a state entry replaced, momentum 0 -> 0.9):
+  plans.py, shared with the compiled engine.
 
 A rule the generator cannot express (``ckernel.UnsupportedRule``), or a compiler failure,
 leaves the group to the next engine, once, with the reason kept in the cache.
@@ -29,8 +30,10 @@ import torch
 from torch import Tensor
 
 from optimlab import ckernel, codecs, state
+from optimlab.engines import plans
+from optimlab.engines.plans import Members
 from optimlab.rules import State
-from optimlab.views import View
+from optimlab.views import Config, View
 
 __all__ = ["available", "take"]
 
@@ -51,22 +54,17 @@ def _fits(param: Tensor, grad: Tensor) -> bool:
 
 @dataclass
 class Call:
-    """One kernel call: its members (positions in the group), their bound kernel, their
-    step counters (stacked) and whether their moments were created this step."""
+    """One kernel call: its members (positions in the group), their bound kernel, and
+    their stacked step counters and freshness (plans.Members)."""
 
     indices: list[int]
     bound: Any
-    counters: Tensor | None
-    fresh: list[bool]
-    adopted: list[tuple[State, str, Tensor]] = field(default_factory=list)
-
-    def intact(self) -> bool:
-        return all(entry.get(name) is tensor for entry, name, tensor in self.adopted)
+    members: Members
 
     def run(self, view: View, numbers: dict[str, float], grads: Sequence[Tensor]) -> bool:
         """One step of every member; False (nothing done) if they are not at one step
         or a gradient is not what the kernel reads."""
-        step = state.shared_step_number(view, self.counters, self.fresh)
+        step = self.members.step_number(view)
         if step is None:
             return False
         hp = view.hp(numbers)
@@ -75,9 +73,7 @@ class Call:
             self.bound([grads[i] for i in self.indices], values)
         except ValueError:  # a gradient of another dtype or layout: checked before the call
             return False
-        if self.counters is not None:
-            self.counters += 1
-        self.fresh = [False] * len(self.fresh)
+        self.members.advance(step)
         return True
 
 
@@ -91,30 +87,27 @@ def _kernel(view: View, param: Tensor, storages: dict[str, codecs.Storage]) -> A
 
 def _call(view: View, indices: list[int], params: Sequence[Tensor],
           states: Sequence[State], fresh: list[bool], kernel: Any) -> Call:
-    stored = []
+    members = [states[i] for i in indices]
+    stored, names = [], []
     for i in indices:
         storages = state.storages(view, params[i])
         stored.append([part for key, s in storages.items()
                        for part in codecs.stored_parts(states[i], key, s)])
-    call = Call(indices, kernel.bind([params[i] for i in indices], stored), None, fresh)
-    call.adopted = [(states[i], name, states[i][name]) for i in indices
-                    for key, s in state.storages(view, params[i]).items()
-                    for name in s.parts(key)]
-    if view.rule.counts_steps:
-        call.counters = torch.stack([states[i]["step"] for i in indices])
-        for i, counter in zip(indices, call.counters.unbind(), strict=True):
-            states[i]["step"] = counter
-            call.adopted.append((states[i], "step", counter))
+        names.append([name for key, s in storages.items() for name in s.parts(key)])
+    call = Call(indices, kernel.bind([params[i] for i in indices], stored),
+                Members.of(view, members, fresh))
+    for entry, keys in zip(members, names, strict=True):  # bound by pointer: watched
+        for name in keys:
+            call.members.adopt([entry], name, [entry[name]])
     return call
 
 
 @dataclass
-class Plan:
+class Plan(plans.Plan):
     """How one group's tensors are stepped: in calls, or left to the caller."""
 
-    key: tuple[Any, ...]
-    calls: list[Call]
-    rest: list[int]
+    calls: list[Call] = field(default_factory=list)
+    rest: list[int] = field(default_factory=list)
 
     @classmethod
     def build(cls, view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
@@ -133,27 +126,28 @@ class Plan:
             step = float(states[i]["step"]) if view.rule.counts_steps else fresh
             kinds = tuple(s.kind for s in storages.values())
             groups.setdefault((param.dtype, kinds, step), []).append((i, fresh))
-        calls = []
+        plan = cls(key, rest=sorted(rest))
         for members in groups.values():
             indices = [i for i, _ in members]
             kernel = _kernel(view, params[indices[0]], state.storages(view, params[indices[0]]))
-            calls.append(_call(view, indices, params, states, [f for _, f in members],
-                               kernel))
-        return cls(key, calls, sorted(rest))
+            plan.calls.append(_call(view, indices, params, states, [f for _, f in members],
+                                    kernel))
+        return plan
 
-    def usable(self, key: tuple[Any, ...]) -> bool:
-        return key == self.key and all(call.intact() for call in self.calls)
+    def intact(self) -> bool:
+        return all(call.members.intact() for call in self.calls)
 
-    def run(self, view: View, grads: Sequence[Tensor]) -> tuple[list[int], bool]:
-        """Step every call; returns the positions left to the caller and whether the
-        plan still holds (a call that could not run leaves its members to the caller for
-        this step, and the plan is laid out anew at the next)."""
-        numbers, rest, holds = view.floats(), list(self.rest), True
+    def run(self, view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
+            states: Sequence[State]) -> list[int]:
+        """Step every call; returns the positions left to the caller (a call that could
+        not run leaves its members to the caller for this step, and the plan is laid out
+        anew at the next: ``holds``)."""
+        numbers, rest = view.floats(), list(self.rest)
         for call in self.calls:
             if not call.run(view, numbers, grads):
                 rest.extend(call.indices)
-                holds = False
-        return sorted(rest), holds
+                self.holds = False
+        return sorted(rest)
 
 
 def _step_fits(view: View, stored: State) -> bool:
@@ -162,23 +156,19 @@ def _step_fits(view: View, stored: State) -> bool:
     return not view.rule.counts_steps or step is None or step.device.type == "cpu"
 
 
+def declines(config: Config) -> str | None:
+    """Why this engine does not run ``config``'s rule, or None: one flat C loop runs every
+    tensor of a group, so only an elementwise rule keeps its meaning."""
+    return plans.elementwise_only(config, "the generated C loop runs one flat index over "
+                                  "a group")
+
+
 def take(view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
          states: Sequence[State], cache: dict[str, Any]) -> list[int]:
-    """Step every tensor a generated kernel can take; return the positions of the rest."""
-    everything = list(range(len(params)))
-    if torch.compiler.is_compiling() or view.differentiable or not available():
-        return everything
-    if cache.get("declined") == view.config:
-        return everything
-    key = (tuple(map(id, params)), view.config)
-    plan = cache.get("plan")
-    if plan is None or not plan.usable(key):
-        try:
-            plan = cache["plan"] = Plan.build(view, params, grads, states, key)
-        except (ckernel.UnsupportedRule, ckernel.BuildError):
-            cache["declined"] = view.config
-            return everything
-    rest, holds = plan.run(view, grads)
-    if not holds:
-        cache.pop("plan")
-    return rest
+    """Step every tensor a generated kernel can take; return the positions of the rest
+    (plans.take_with_plan; a rule the generator cannot express, or a compiler failure,
+    declines the configuration)."""
+    if not available():
+        return list(range(len(params)))
+    return plans.take_with_plan(Plan.build, (ckernel.UnsupportedRule, ckernel.BuildError),
+                                view, params, grads, states, cache)

@@ -1,0 +1,94 @@
+"""Update rules: one pure function per algorithm, written as its equation, and its
+declaration (``Rule``) that every engine reads.
+
+A rule takes a parameter θ, its gradient g, the parameter's state tensors (named as
+torch.optim names them) and the hyperparameters of this step, and returns the new θ and
+the new state. It modifies nothing and reads nothing else, so the same function runs
+eagerly over one tensor, over a flat buffer, or compiled into a fused kernel
+(see engines.py). There is no second copy of any algorithm.
+
+``hp`` maps names to values of the two kinds each rule declares (``Rule``):
+
+* numbers (lr, betas, eps, ...; Python floats, or 0-d tensors where the engine passes
+  them as tensors: compiled code, so that a schedule never recompiles; autograd, for
+  ``differentiable=True``), including the per-step numbers that ``Rule.step_scalars``
+  derives once per step (bias corrections, decayed lr);
+* options (bools and strings) that select a variant of the equation.
+
+Every rule starts with the two transformations all optimizers share, ``direction`` (the
+``maximize`` sign) and ``weight_decay`` (L2 in the gradient, or decoupled from it).
+``base.py`` holds what rules share; each family has a module of its own (``classic.py``:
+the seeds' four; ``lion.py``, ``lamb.py``, ...), which defines its function and its
+``Rule``; a class imports its rule from its module.
+"""
+
+from optimlab.rules.base import (
+    ADAM_EPS_PLACEMENTS,
+    COMMON_NUMBERS,
+    COMMON_OPTIONS,
+    ELEMENTWISE,
+    EPS_PLACEMENTS,
+    GLOBAL,
+    MATRIX,
+    MOMENTUM_FORMS,
+    PER_TENSOR,
+    STRUCTURES,
+    WEIGHT_DECAY_FORMS,
+    Hyper,
+    Rule,
+    State,
+    direction,
+    no_scalars,
+    weight_decay,
+)
+from optimlab.rules.classic import (
+    ADAGRAD_RULE,
+    ADAM_RULE,
+    RMSPROP_RULE,
+    SGD_RULE,
+    _centered_variance,
+    adagrad,
+    adagrad_scalars,
+    adam,
+    adam_scalars,
+    rmsprop,
+    sgd,
+    sgd_scalars,
+)
+
+__all__ = [
+    "ADAGRAD_RULE",
+    "ADAM_EPS_PLACEMENTS",
+    "ADAM_RULE",
+    "COMMON_NUMBERS",
+    "COMMON_OPTIONS",
+    "ELEMENTWISE",
+    "EPS_PLACEMENTS",
+    "GLOBAL",
+    "LAMB_DECAY_FORMS",
+    "LAMB_RULE",
+    "LION_RULE",
+    "MATRIX",
+    "MOMENTUM_FORMS",
+    "PER_TENSOR",
+    "RMSPROP_RULE",
+    "SGD_RULE",
+    "STRUCTURES",
+    "WEIGHT_DECAY_FORMS",
+    "Hyper",
+    "Rule",
+    "State",
+    "_centered_variance",
+    "adagrad",
+    "adagrad_scalars",
+    "adam",
+    "adam_scalars",
+    "direction",
+    "lamb",
+    "lion",
+    "no_scalars",
+    "rmsprop",
+    "sgd",
+    "sgd_scalars",
+    "weight_decay",
+]
