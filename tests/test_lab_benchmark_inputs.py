@@ -26,7 +26,7 @@ from optimlab.lab.workloads.tasks import get_task
     (["--workers", "0"], "argument --workers: 0 is invalid; valid: an integer >= 1"),
     (["--tasks", "mnist"], "unknown task 'mnist' (did you mean 'mnist1d-mlp'?)"),
     (["--tune", "beta9"], "--tune beta9: not in the optimizers' search spaces; valid: "),
-    (["--optimizers", "lion"], "unknown optimizer 'lion'"),
+    (["--optimizers", "no-such-optimizer"], "unknown optimizer 'no-such-optimizer'"),
     (["--tasks", "digits-mlp", "digits-mlp"], "--tasks: given twice: digits-mlp"),
 ])
 def test_bad_input_is_one_line_naming_it(arguments: list[str], message: str, capsys,
