@@ -109,7 +109,7 @@ def test_tasks_and_optimizers_list_what_is_available(capsys) -> None:
 
 @pytest.mark.parametrize(("arguments", "message"), [
     (["compare", "--task", "mnist"], "unknown task 'mnist'; valid tasks: digits-mlp"),
-    (["compare", "--optimizers", "lion"], "unknown optimizer 'lion'"),
+    (["compare", "--optimizers", "no-such-optimizer"], "unknown optimizer 'no-such-optimizer'"),
     (["compare", "--optimizers", "adam:eps_inside_sqrt=true"],
      "adam has no option 'eps_inside_sqrt'"),
     (["compare", "--optimizers", "adam:lr=-3"], "lr=-3.0 is invalid"),

@@ -282,7 +282,8 @@ def test_groups_with_lr_multipliers_keep_their_ratio_along_the_schedule(model):
 
 
 BAD = [
-    (dict(optimizer="lamb"), "recipe: optimizer='lamb' is invalid; valid: one of"),
+    (dict(optimizer="no-such-optimizer"),
+     "recipe: optimizer='no-such-optimizer' is invalid; valid: one of"),
     (dict(optimizer=nn.Linear), "recipe: optimizer=<class .*Linear'> is invalid"),
     (dict(schedule="step"), "schedules.get: schedule='step' is invalid; valid: one of"),
     (dict(warmup=101), "schedules.cosine: warmup=101 is invalid; valid: an int 0 <= warmup "
