@@ -2,7 +2,8 @@
 converted. Engines call it; none re-does it.
 
 * **Creation** (``prepare``): the moments a configuration needs (``View.config.state_keys``),
-  lazily as torch does, in the storage the group's ``state_dtype`` asks for (codecs.py),
+  lazily as torch does, at zero, at the rule's ``initial_values`` or as a copy of the param
+  (``Rule.copies_param``), in the storage the group's ``state_dtype`` asks for (codecs.py),
   on the param's device; a moment stored in another form is re-stored. torch's ``step``
   counter, where the rule keeps one: fp32 (fp64 under an fp64 default dtype, as
   torch.optim), on the CPU for CPU params and on the param's own device otherwise (where
@@ -77,10 +78,18 @@ def prepare(view: View, param: Tensor, state: State) -> bool:
         like = template(param, kept[key])
         if codecs.stored_form(state, key) is None:
             state.update(storage.create(like, key, initial.get(key, 0.0)))
+            if key in rule.copies_param:
+                _copy_param(state, key, storage, param)
             fresh = True
         elif not storage.holds(state, key):
             codecs.convert(state, key, storage, like)
     return fresh
+
+
+def _copy_param(state: State, key: str, storage: Storage, param: Tensor) -> None:
+    """A moment that starts as the param's value (schedule-free's z), in its storage."""
+    real = torch.view_as_real(param) if param.is_complex() else param
+    storage.encode_into(codecs.stored_parts(state, key, storage), real.detach())
 
 
 def step_number(view: View, state: State, fresh: bool) -> float | Tensor:

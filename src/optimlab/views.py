@@ -93,3 +93,16 @@ def view(rule: Rule, group: Mapping[str, Any]) -> View:
     keys = tuple(rule.state_keys({**dict(options), **as_floats(numbers)}))
     config = Config(rule, options, keys, group.get("state_dtype"))
     return View(config, numbers, bool(group.get("differentiable", False)))
+
+
+def with_group_values(view: View, group: Mapping[str, Any]) -> tuple[View, dict[str, Any]]:
+    """The rule's values kept in ``group`` across steps (rules.Rule.group_values),
+    advanced by one step: ``view`` with the numbers ``group_step`` derives (the new kept
+    values among them), and the kept values to write back into the group once the step
+    has succeeded (tensors by value, so that a checkpoint holds plain numbers)."""
+    rule = view.rule
+    if rule.group_step is None:
+        return view, {}
+    derived = rule.group_step(view.hp(), {name: group[name] for name in rule.group_values})
+    kept = as_floats({name: derived[name] for name in rule.group_values})
+    return view.with_numbers(derived), kept

@@ -11,6 +11,10 @@ the accumulators start at) and its default numbers. Where a framework has no def
 ``foreach``, ``fused`` and ``capturable`` choose how torch.optim runs its step, never
 its math: optimlab accepts them, keeps them in the param groups (so checkpoints load both
 ways) and runs its own engine.
+
+``AdamWScheduleFree`` and ``SGDScheduleFree`` are drop-in for facebookresearch's
+``schedulefree`` package instead (its keywords, defaults, group keys and state names), with
+its ``train()`` and ``eval()``.
 """
 
 from optimlab.optimizers.adagrad import Adagrad
@@ -18,6 +22,8 @@ from optimlab.optimizers.adam import Adam, AdamW
 from optimlab.optimizers.lamb import Lamb
 from optimlab.optimizers.lion import Lion
 from optimlab.optimizers.rmsprop import RMSprop
+from optimlab.optimizers.schedulefree import AdamWScheduleFree, SGDScheduleFree
 from optimlab.optimizers.sgd import SGD
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Lamb", "Lion", "RMSprop"]
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "AdamWScheduleFree", "Lamb", "Lion", "RMSprop",
+           "SGDScheduleFree"]

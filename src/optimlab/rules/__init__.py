@@ -18,8 +18,9 @@ eagerly over one tensor, over a flat buffer, or compiled into a fused kernel
 Every rule starts with the two transformations all optimizers share, ``direction`` (the
 ``maximize`` sign) and ``weight_decay`` (L2 in the gradient, or decoupled from it).
 ``base.py`` holds what rules share; each family has a module of its own (``classic.py``:
-the seeds' four; ``lion.py``, ``lamb.py``, ...), which defines its function and its
-``Rule``; a class imports its rule from its module.
+the seeds' four; ``lion.py``, ``lamb.py``, ``schedulefree.py``: schedule-free AdamW and
+SGD, ...), which defines its function and its ``Rule``; a class imports its rule from its
+module.
 """
 
 from optimlab.rules.base import (
@@ -55,9 +56,17 @@ from optimlab.rules.classic import (
     sgd,
     sgd_scalars,
 )
+from optimlab.rules.schedulefree import (
+    ADAMW_SCHEDULEFREE_RULE,
+    SGD_SCHEDULEFREE_RULE,
+    adamw_schedulefree,
+    schedulefree_group_step,
+    sgd_schedulefree,
+)
 
 __all__ = [
     "ADAGRAD_RULE",
+    "ADAMW_SCHEDULEFREE_RULE",
     "ADAM_EPS_PLACEMENTS",
     "ADAM_RULE",
     "COMMON_NUMBERS",
@@ -73,6 +82,7 @@ __all__ = [
     "PER_TENSOR",
     "RMSPROP_RULE",
     "SGD_RULE",
+    "SGD_SCHEDULEFREE_RULE",
     "STRUCTURES",
     "WEIGHT_DECAY_FORMS",
     "Hyper",
@@ -83,12 +93,15 @@ __all__ = [
     "adagrad_scalars",
     "adam",
     "adam_scalars",
+    "adamw_schedulefree",
     "direction",
     "lamb",
     "lion",
     "no_scalars",
     "rmsprop",
+    "schedulefree_group_step",
     "sgd",
     "sgd_scalars",
+    "sgd_schedulefree",
     "weight_decay",
 ]

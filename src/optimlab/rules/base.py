@@ -117,9 +117,15 @@ class Rule:
     key it keeps (a key left out is not kept for that param; like the param when None:
     Adafactor keeps ``row_var`` (…, R, 1) and ``col_var`` (…, 1, C) for a matrix and
     ``variance`` for a vector). ``group_values`` names numbers the rule keeps across
-    steps per param group (schedule-free's weight sum): they live in the group, so
-    checkpoints carry them; ``group_step(hp, t)`` returns their new values and the
-    per-step numbers derived from them, once per group and step.
+    steps per param group (schedule-free's step count, weight sum and largest lr): they
+    live in the group, so checkpoints carry them. ``group_step(hp, kept)`` is called once
+    per group and step, before any update, with the group's options and numbers and its
+    kept values as they stand; it returns their new values and any per-step numbers
+    derived from them (schedule-free's c_{t+1}). Everything it returns joins the numbers
+    ``update`` reads (name the derived ones in ``step_numbers``, so that compiled and
+    generated kernels take them as per-step scalars); the kept values are written back
+    into the group only once the step has succeeded. ``copies_param`` names state keys
+    that start as a copy of the param rather than at a constant (schedule-free's z).
     """
 
     name: str
@@ -138,7 +144,8 @@ class Rule:
     state_shapes: Callable[[Hyper, torch.Size], dict[str, tuple[int, ...]]] | None = None
     global_scalars: Callable[[Hyper, Sequence[Tensor]], dict[str, Any]] | None = None
     group_values: tuple[str, ...] = ()
-    group_step: Callable[[Hyper, Any], dict[str, Any]] | None = None
+    group_step: Callable[[Hyper, Mapping[str, Any]], dict[str, Any]] | None = None
+    copies_param: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.structure not in STRUCTURES:
@@ -147,6 +154,9 @@ class Rule:
         if (self.structure == GLOBAL) != (self.global_scalars is not None):
             raise ValueError(f"Rule {self.name!r}: a GLOBAL rule, and only one, declares "
                              "global_scalars")
+        if bool(self.group_values) != (self.group_step is not None):
+            raise ValueError(f"Rule {self.name!r}: a rule that keeps group_values, and only "
+                             "one, declares group_step")
 
     @property
     def elementwise(self) -> bool:
