@@ -155,6 +155,16 @@ CASES = [
            {"lr": 0.01, "max_grad_norm": None, "weight_decay_form": "l2", "weight_decay": 0.1,
             "maximize": True}),
 ]
+CASES += [
+    # schedule-free (facebookresearch's schedulefree; tests/test_schedulefree.py compares)
+    *_ours("AdamWScheduleFree", {"lr": 0.01},
+           {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1,
+            "warmup_steps": 5},
+           {"lr": 0.01, "r": 0.5, "weight_lr_power": 0.0, "maximize": True}),
+    *_ours("SGDScheduleFree", {"lr": 0.05},
+           {"lr": 0.05, "momentum": 0.5, "weight_decay": 0.1, "warmup_steps": 3, "r": 1.0,
+            "weight_lr_power": 1.0, "maximize": True}),
+]
 TORCH_CASES = [case for case in CASES if case.torch_parity]
 #: the cases whose rule is elementwise: what the generated C loop and the compiled
 #: engine's flat buffers run (the others are declined: tests/test_structures.py)

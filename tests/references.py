@@ -175,5 +175,58 @@ def lamb(theta: Tensor, grads: list[Tensor], lr: Lr, betas: tuple[float, float] 
     return theta
 
 
+def _schedulefree(theta: Tensor, grads: list[Tensor], lr: Lr, beta: float, direction,
+                  warmup_steps: float, r: float, weight_lr_power: float, maximize: bool,
+                  average: bool) -> Tensor:
+    """Defazio et al. 2024, "The Road Less Scheduled", Algorithm 1 with x, y, z all kept:
+        y_t = (1 − β) z_t + β x_t            (where the gradient is taken)
+        z_{t+1} = z_t − γ_t d_t              (d_t: the direction at y_t, from g_t)
+        x_{t+1} = (1 − c_{t+1}) x_t + c_{t+1} z_{t+1}
+        c_{t+1} = w_t / Σ_{i<=t} w_i ,  w_t = tʳ · (max_{i<=t} γ_i)^p    (section 4.2)
+    γ_t = η·min(1, t / warmup_steps): linear warmup. Returns y after the last step (the
+    params while training), or x with ``average`` (after ``eval()``)."""
+    x = z = theta
+    lr_max, weight_sum = 0.0, 0.0
+    for t, g in enumerate(grads, start=1):
+        y = (1 - beta) * z + beta * x
+        gamma = _at(lr, t) * (min(1.0, t / warmup_steps) if warmup_steps else 1.0)
+        lr_max = max(lr_max, gamma)
+        weight = t**r * lr_max**weight_lr_power
+        weight_sum += weight
+        c = weight / weight_sum if weight_sum else 0.0
+        z = z - gamma * direction(t, y, -g if maximize else g)
+        x = (1 - c) * x + c * z
+    return x if average else (1 - beta) * z + beta * x
+
+
+def adamw_schedulefree(theta: Tensor, grads: list[Tensor], lr: Lr,
+                       betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                       weight_decay: float = 0.0, warmup_steps: float = 0, r: float = 0.0,
+                       weight_lr_power: float = 2.0, maximize: bool = False,
+                       average: bool = False) -> Tensor:
+    """Schedule-free AdamW: d_t = g / (√(v_t / (1 − β₂ᵗ)) + ε) + λ y_t, with
+    v_t = β₂ v_{t−1} + (1 − β₂) g² (no first moment: β₁ is the interpolation β)."""
+    b1, b2 = betas
+    v = torch.zeros_like(theta)
+
+    def direction(t: int, y: Tensor, g: Tensor) -> Tensor:
+        nonlocal v
+        v = b2 * v + (1 - b2) * g**2
+        return g / ((v / (1 - b2**t)).sqrt() + eps) + weight_decay * y
+
+    return _schedulefree(theta, grads, lr, b1, direction, warmup_steps, r, weight_lr_power,
+                         maximize, average)
+
+
+def sgd_schedulefree(theta: Tensor, grads: list[Tensor], lr: Lr, momentum: float = 0.9,
+                     weight_decay: float = 0.0, warmup_steps: float = 0, r: float = 0.0,
+                     weight_lr_power: float = 2.0, maximize: bool = False,
+                     average: bool = False) -> Tensor:
+    """Schedule-free SGD: d_t = g + λ y_t, β = momentum."""
+    return _schedulefree(theta, grads, lr, momentum, lambda t, y, g: g + weight_decay * y,
+                         warmup_steps, r, weight_lr_power, maximize, average)
+
+
 REFERENCES = {"SGD": sgd, "Adagrad": adagrad, "RMSprop": rmsprop, "Adam": adam, "AdamW": adamw,
-              "Lion": lion, "Lamb": lamb}
+              "Lion": lion, "Lamb": lamb, "AdamWScheduleFree": adamw_schedulefree,
+              "SGDScheduleFree": sgd_schedulefree}

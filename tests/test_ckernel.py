@@ -22,7 +22,7 @@ import torch
 from cases import ELEMENTWISE_CASES as CASES
 from cases import FULL_MATRIX, Case, firsts, option_cover, state_structures
 
-from optimlab import ckernel, codecs
+from optimlab import ckernel, codecs, views
 from optimlab.engines.eager import update_dense
 from optimlab.rules import Rule
 
@@ -44,9 +44,11 @@ DTYPE_OF = {"f32": torch.float32, "f64": torch.float64, "bf16": torch.bfloat16,
 
 def configuration(case: Case) -> tuple[Rule, dict, dict, tuple[str, ...], tuple[str, ...]]:
     """(rule, group hp, options, numbers, state keys) of a registry case, as an engine
-    reads them: options are the non-numbers, numbers include the per-step scalars."""
+    reads them: options are the non-numbers, numbers include the per-step scalars (and
+    those derived from the values a rule keeps per group, at the group's first step)."""
     optimizer = case.build([torch.ones(2, requires_grad=True)])
-    view = optimizer.view(optimizer.param_groups[0])
+    group = optimizer.param_groups[0]
+    view, _ = views.with_group_values(optimizer.view(group), group)
     rule = view.rule
     numbers = (*rule.numbers, *rule.step_numbers)
     return (rule, view.hp(view.floats()), dict(view.config.options), numbers,

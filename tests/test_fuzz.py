@@ -128,6 +128,16 @@ def options(draw, name: str, storage: torch.dtype) -> dict[str, Any]:
                 "amsgrad": draw(st.booleans()), "bias_correction": draw(st.booleans()),
                 "eps_root": draw(st.sampled_from([0.0, 0.0, TINY_EPS[storage], 1e-3])),
                 "eps_placement": draw(st.sampled_from(["outside", "inside", "hat"]))}
+    if name in ("AdamWScheduleFree", "SGDScheduleFree"):
+        # β (momentum, betas[0]) > 0: eval() divides by it; warmup_steps is a count (the
+        # package's formula, (k + 1)/warmup_steps, overshoots 1 for a fractional one)
+        beta = draw(st.sampled_from([1e-3, 0.5, 0.9, 0.999]) | st.floats(1e-3, 0.9999))
+        common = {"warmup_steps": draw(st.sampled_from([0, 1, 3])),
+                  "r": draw(st.sampled_from([0.0, 0.5, 2.0])),
+                  "weight_lr_power": draw(st.sampled_from([0.0, 1.0, 2.0]))}
+        if name == "SGDScheduleFree":
+            return {**common, "momentum": beta}
+        return {**common, "betas": (beta, _betas(draw)), "eps": eps}
     return draw(from_specs(name, storage))
 
 
@@ -179,8 +189,10 @@ def runs(draw, name: str | None = None, dtype: torch.dtype | None = None,
         if lr is None else (lr, lr)
     form = draw(st.sampled_from(["l2", "decoupled", "independent"]))
     decay = draw(st.sampled_from(DECAYS))
-    # stable decay only: θ(1 − lr·λ) (decoupled; SGD's l2) and θ(1 − λ) (independent)
-    multiplies = form == "decoupled" or (form == "l2" and name == "SGD")
+    # stable decay only: θ(1 − lr·λ) (decoupled; SGD's l2; schedule-free's, at y) and
+    # θ(1 − λ) (independent)
+    own_decay = "weight_decay_form" not in optimizer_class(name).specs  # schedule-free's
+    multiplies = form == "decoupled" or (form == "l2" and name == "SGD") or own_decay
     assume(not (multiplies and max(kwargs["lr"], added_lr) * decay > 1))
     # centered RMSprop with alpha = 0 divides by eps alone (E[g²] − E[g]² = 0): its L2 decay
     # is SGD's at lr/eps, unstable past lr·λ/eps = 1 (found by scripts/explore.sh;
@@ -191,6 +203,8 @@ def runs(draw, name: str | None = None, dtype: torch.dtype | None = None,
     assume(not (form == "independent" and decay > 1))
     kwargs.update(weight_decay=decay, weight_decay_form=form, maximize=draw(st.booleans()),
                   state_dtype=state_dtype)
+    if own_decay:
+        del kwargs["weight_decay_form"]
     if draw(st.booleans()):
         kwargs["lr"] = torch.tensor(kwargs["lr"])  # a tensor lr, as schedulers may set
     layouts = draw(st.lists(st.sampled_from(LAYOUTS), min_size=1, max_size=3))
@@ -295,7 +309,8 @@ def test_finite_in_finite_out(engine: str, run: Run) -> None:
 @on_every_engine(runs(lr=0.0))
 def test_zero_lr_leaves_params_unchanged(engine: str, run: Run) -> None:
     starts, params, _, _ = train(run, engine)
-    decays = run.kwargs["weight_decay_form"] == "independent" and run.kwargs["weight_decay"]
+    decays = run.kwargs.get("weight_decay_form") == "independent" and \
+        run.kwargs["weight_decay"]
     for start, param, grads in zip(starts, params, _seen(run), strict=True):
         if decays and grads:  # θ ← θ(1 − λ) per step, whatever the lr
             continue
@@ -390,8 +405,14 @@ def test_the_reference_engine_follows_the_fp64_equations(run: Run) -> None:
     spelled_out = REFERENCES["Adam" if run.name == "AdamW" else run.name]
     arguments = set(inspect.signature(spelled_out).parameters) - {"theta", "grads"}
     groups = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+    # a rule that counts steps per group (schedule-free's k) moves a param that missed a
+    # gradient on to the group's next step: the reference, which counts the param's own
+    # gradients, holds for params that saw one at every step of their group
+    per_group = bool(optimizer_class(run.name).rule.group_values)
     for start, param, grads in zip(starts, params, seen, strict=True):
         group = groups[id(param)]  # the settings in force, defaults included
+        if per_group and len(grads) != group.get("k"):
+            continue
         options = {k: float(v) if isinstance(v, torch.Tensor) else v
                    for k, v in group.items() if k in arguments}
         path = [reference(start, grads[:k], **options)

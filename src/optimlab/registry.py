@@ -22,7 +22,17 @@ import torch
 
 from optimlab.hyperparameters import ArgumentError
 from optimlab.optimizer import Optimizer
-from optimlab.optimizers import SGD, Adagrad, Adam, AdamW, Lamb, Lion, RMSprop
+from optimlab.optimizers import (
+    SGD,
+    Adagrad,
+    Adam,
+    AdamW,
+    AdamWScheduleFree,
+    Lamb,
+    Lion,
+    RMSprop,
+    SGDScheduleFree,
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,10 @@ OPTIMIZERS: dict[str, Entry] = {entry.name: entry for entry in (
     Entry("lion", Lion, {}, "Lion: θ ← θ − η sign(β₁m + (1 − β₁)g), decoupled decay", 1e-4),
     Entry("lamb", Lamb, {}, "LAMB: Adam scaled per tensor by ‖θ‖/‖u‖, global clip 1.0",
           1e-2),
+    Entry("adamw_schedulefree", AdamWScheduleFree, {},
+          "schedule-free AdamW: Adam's step at y, evaluated at the average x", 2.5e-3, None),
+    Entry("sgd_schedulefree", SGDScheduleFree, {},
+          "schedule-free SGD: SGD's step at y, evaluated at the average x", 0.1, None),
 )}
 
 

@@ -22,7 +22,8 @@ from optimlab.rules.schedulefree import ADAMW_SCHEDULEFREE_RULE, SGD_SCHEDULEFRE
 #: (the package starts in eval mode and refuses to step until train() is called; before
 #: the first step there is no z, so train() and eval() move nothing either way)
 _KEPT = {"k": 0, "weight_sum": 0.0, "lr_max": -1.0, "scheduled_lr": 0.0, "train_mode": True}
-_RUN = {"foreach": True, "maximize": False, "differentiable": False, "state_dtype": None}
+# foreach: the keyword's default is the package's, True; None given is kept as None
+_RUN = {"foreach": None, "maximize": False, "differentiable": False, "state_dtype": None}
 _SPECS = {"lr": NONNEGATIVE, "weight_decay": NONNEGATIVE, "warmup_steps": NONNEGATIVE,
           "r": NONNEGATIVE, "weight_lr_power": NONNEGATIVE, "maximize": FLAG,
           "foreach": OPTIONAL_FLAG, "differentiable": FLAG, "state_dtype": STATE_DTYPES}
