@@ -78,9 +78,9 @@ def _matrix() -> list:
 @pytest.mark.parametrize(("case", "engine", "dtype"), _matrix())
 def test_matches_the_package_at_y_and_x(case: Case, engine: str, dtype: torch.dtype,
                                         gen: torch.Generator) -> None:
-    """Steps at y, eval() to x and back, a checkpoint taken in train mode and one in eval
-    mode (each side reloads its own), then the package's checkpoint loaded into optimlab:
-    y and x agree throughout."""
+    """Steps at y, eval() to x and back, a checkpoint taken in train mode (optimlab's,
+    loaded by both), one in eval mode (each side reloads its own), then the package's,
+    in eval mode, loaded into optimlab: y and x agree throughout."""
     sign = -1.0 if case.kwargs.get("maximize") else 1.0
     start = [torch.randn(shape, generator=gen, dtype=dtype) for shape in SHAPES]
     mine = [p.clone().requires_grad_() for p in start]
@@ -99,9 +99,9 @@ def test_matches_the_package_at_y_and_x(case: Case, engine: str, dtype: torch.dt
             ours.eval(), package.eval()
             _close(mine, theirs, dtype)
             ours.train(), package.train()
-        if step == 5:  # a checkpoint in train mode
+        if step == 5:  # a checkpoint in train mode; the package loads optimlab's
+            package, theirs = _reload(ours, mine, lambda p: _package(case, p))
             ours, mine = _reload(ours, mine, build)
-            package, theirs = _reload(package, theirs, lambda p: _package(case, p))
         if step == 8:  # a checkpoint in eval mode, as the package advises
             ours.eval(), package.eval()
             ours, mine = _reload(ours, mine, build)
