@@ -262,3 +262,23 @@ def test_the_docs_pages_examples_run() -> None:
     assert namespace["evaluated"].item() < 1.0  # trained: the targets' variance is ~1
     assert namespace["checkpoint"]["optimizer"]["param_groups"][0]["train_mode"] is False
     assert not namespace["net_optimizer"].param_groups[0]["train_mode"]
+
+
+def test_torch_compile_of_step_keeps_the_group_values(gen: torch.Generator) -> None:
+    """torch.compile(optimizer.step) past the third step, where Dynamo turns the changing
+    step count into a symbolic int: traced by Inductor, the weight sum was then written
+    back stale from the third step on (views.with_group_values runs eagerly since)."""
+    torch._dynamo.reset()
+    start = torch.randn(10, generator=gen)
+    grads = [torch.randn(10, generator=gen) for _ in range(4)]
+    runs = []
+    for compiled in (False, True):
+        param = start.clone().requires_grad_()
+        optimizer = optimlab.AdamWScheduleFree([param], lr=0.1)
+        step = torch.compile(optimizer.step) if compiled else optimizer.step
+        for grad in grads:
+            param.grad = grad.clone()
+            step()
+        runs.append((param.detach(), {k: optimizer.param_groups[0][k] for k in KEPT}))
+    torch.testing.assert_close(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]

@@ -95,6 +95,11 @@ def view(rule: Rule, group: Mapping[str, Any]) -> View:
     return View(config, numbers, bool(group.get("differentiable", False)))
 
 
+# run eagerly under torch.compile(optimizer.step): traced, a kept float written back into
+# the group after its int neighbour (the step count) turned symbolic was written back
+# stale (schedule-free's weight sum stuck at its third step's value). Eager, the values
+# are Python numbers the rest of the trace reads as constants.
+@torch._dynamo.disable
 def with_group_values(view: View, group: Mapping[str, Any]) -> tuple[View, dict[str, Any]]:
     """The rule's values kept in ``group`` across steps (rules.Rule.group_values),
     advanced by one step: ``view`` with the numbers ``group_step`` derives (the new kept
