@@ -48,7 +48,7 @@ def configuration(case: Case) -> tuple[Rule, dict, dict, tuple[str, ...], tuple[
     those derived from the values a rule keeps per group, at the group's first step)."""
     optimizer = case.build([torch.ones(2, requires_grad=True)])
     group = optimizer.param_groups[0]
-    view, _ = views.with_group_values(optimizer.view(group), group)
+    view = views.with_group_values(optimizer.view(group), group)
     rule = view.rule
     numbers = (*rule.numbers, *rule.step_numbers)
     return (rule, view.hp(view.floats()), dict(view.config.options), numbers,

@@ -318,20 +318,15 @@ class Optimizer(torch.optim.Optimizer):
             return
         used: dict[str, int] = {}
         self._declined: dict[str, str] = {}
-        # values a rule keeps per group (schedule-free's weight sum): advanced before the
-        # update, into its numbers; written back only once every group has stepped
-        advanced = [views.with_group_values(view, group)
-                    for (view, _, _), group in zip(batches, self.param_groups, strict=True)]
-        for index, ((_, params, grads), (view, _)) in enumerate(zip(batches, advanced,
-                                                                    strict=True)):
+        for index, (view, params, grads) in enumerate(batches):
             if params:
                 counts = engines.run(self.engine, view, params, grads,
                                      self._states(view, params),
                                      self._engine_caches.setdefault(index, {}), self._declined)
                 for name, count in counts.items():
                     used[name] = used.get(name, 0) + count
-        for group, (_, kept) in zip(self.param_groups, advanced, strict=True):
-            group.update(kept)
+        for group, (view, _, _) in zip(self.param_groups, batches, strict=True):
+            group.update(views.kept_values(view))  # once every group has stepped
         self._engines_used = used
 
     def _with_global_scalars(self, batches: list[tuple[View, list[Tensor], list[Tensor]]]
@@ -402,4 +397,4 @@ class Optimizer(torch.optim.Optimizer):
                     f"gradients: {SPARSE_OPTIMIZERS}")
             params.append(param)
             grads.append(grad)
-        return view, params, grads
+        return views.with_group_values(view, group), params, grads

@@ -100,14 +100,20 @@ def view(rule: Rule, group: Mapping[str, Any]) -> View:
 # stale (schedule-free's weight sum stuck at its third step's value). Eager, the values
 # are Python numbers the rest of the trace reads as constants.
 @torch._dynamo.disable
-def with_group_values(view: View, group: Mapping[str, Any]) -> tuple[View, dict[str, Any]]:
-    """The rule's values kept in ``group`` across steps (rules.Rule.group_values),
-    advanced by one step: ``view`` with the numbers ``group_step`` derives (the new kept
-    values among them), and the kept values to write back into the group once the step
-    has succeeded (tensors by value, so that a checkpoint holds plain numbers)."""
+def with_group_values(view: View, group: Mapping[str, Any]) -> View:
+    """``view`` with the values its rule keeps in ``group`` across steps
+    (rules.Rule.group_values: schedule-free's step count, weight sum, largest lr) advanced
+    by one step, before the update, and the numbers ``group_step`` derives from them, all
+    among its numbers. Nothing is written: ``kept_values`` says what to write back into
+    the group once the step has succeeded."""
     rule = view.rule
     if rule.group_step is None:
-        return view, {}
-    derived = rule.group_step(view.hp(), {name: group[name] for name in rule.group_values})
-    kept = as_floats({name: derived[name] for name in rule.group_values})
-    return view.with_numbers(derived), kept
+        return view
+    kept = {name: group[name] for name in rule.group_values}
+    return view.with_numbers(rule.group_step(view.hp(), kept))
+
+
+def kept_values(view: View) -> dict[str, Any]:
+    """The values ``view``'s rule keeps per group, as ``with_group_values`` advanced them
+    (a tensor by value, so that the group and its checkpoints hold plain numbers)."""
+    return as_floats({name: view.numbers[name] for name in view.rule.group_values})
