@@ -332,13 +332,15 @@ def _seen(run: Run) -> list[int]:
 
 @on_every_engine(runs())
 def test_layout_never_changes_values(engine: str, run: Run) -> None:
-    """Bit for bit on the reference engine; the faster engines hand a non-contiguous param
-    to the reference engine and a contiguous one to their kernel, so they agree within
-    the rounding of the dtype."""
+    """Bit for bit on the reference engine for an elementwise rule; the faster engines
+    hand a non-contiguous param to the reference engine and a contiguous one to their
+    kernel, and a per-tensor reduction (LAMB's norms) sums a transposed param in another
+    order, so those agree within the rounding of the dtype."""
     starts, params, optimizer, _ = train(run, engine)
     _, contiguous, reference, _ = train(run, engine, contiguous=True)
     layouts = run.layouts + run.added_layouts
-    same = bitwise_equal if engine == "reference" else _close(run)
+    elementwise = optimizer_class(run.name).rule.elementwise
+    same = bitwise_equal if engine == "reference" and elementwise else _close(run)
     for layout, start, param, plain in zip(layouts, starts, params, contiguous, strict=True):
         assert param.stride() == _layout(start, layout).stride(), (layout, run)
         assert same(param.detach().contiguous(), plain.detach()), (layout, run)
