@@ -73,7 +73,7 @@ class Optimizer(torch.optim.Optimizer):
         self.preset = preset
         self.engine = engine
         self.nonfinite = nonfinite
-        self._engine_caches: dict[int, dict[str, Any]] = {}
+        self._engine_caches: dict[Any, dict[str, Any]] = {}
         self._engines_used: dict[str, int] = {}
         super().__init__(params, defaults)
         if engine == "compiled":
@@ -314,10 +314,22 @@ class Optimizer(torch.optim.Optimizer):
         used: dict[str, int] = {}
         self._declined: dict[str, str] = {}
         for index, (view, params, grads) in enumerate(batches):
-            if params:
-                counts = engines.run(self.engine, view, params, grads,
-                                     self._states(view, params),
-                                     self._engine_caches.setdefault(index, {}), self._declined)
+            if not params:
+                continue
+            runs = [(list(range(len(params))), {}, {})] if not view.rule.scalar_state else \
+                state.scalar_runs(view, params, [self.state[p] for p in params])
+            for positions, numbers, kept in runs:
+                # a group split in runs (rare) keeps an engine cache per run
+                cache_key = index if len(runs) == 1 else \
+                    (index, *(id(params[i]) for i in positions))
+                run_view = view.with_numbers(numbers) if numbers else view
+                run_params, run_grads = [params[i] for i in positions], \
+                    [grads[i] for i in positions]
+                states = self._states(run_view, run_params)
+                counts = engines.run(self.engine, run_view, run_params, run_grads, states,
+                                     self._engine_caches.setdefault(cache_key, {}),
+                                     self._declined)
+                state.store_scalars(states, kept)
                 for name, count in counts.items():
                     used[name] = used.get(name, 0) + count
         self._engines_used = used

@@ -7,8 +7,8 @@ The recipe (``recipe(optimizer="momentum")``), the lab (``optimlab compare --opt
     >>> from optimlab import registry
     >>> registry.get("momentum").build([torch.zeros(3, requires_grad=True)]).defaults["momentum"]
     0.9
-    >>> [c.__name__ for c in registry.classes()]
-    ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW']
+    >>> [c.__name__ for c in registry.classes()][5:]
+    ['NAdam', 'RAdam', 'Adamax', 'Adadelta', 'Rprop', 'ASGD']
 """
 
 from __future__ import annotations
@@ -22,7 +22,19 @@ import torch
 
 from optimlab.hyperparameters import ArgumentError
 from optimlab.optimizer import Optimizer
-from optimlab.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+from optimlab.optimizers import (
+    ASGD,
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    NAdam,
+    RAdam,
+    RMSprop,
+    Rprop,
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,23 @@ OPTIMIZERS: dict[str, Entry] = {entry.name: entry for entry in (
           torch.optim.Adam),
     Entry("adamw", AdamW, {}, "AdamW: Adam with decoupled weight decay 0.01", 1e-3,
           torch.optim.AdamW),
+    Entry("nadam", NAdam, {}, "NAdam: Adam with Nesterov momentum (Dozat)", 1e-3,
+          torch.optim.NAdam),
+    Entry("nadamw", NAdam, {"decoupled_weight_decay": True, "weight_decay": 0.01},
+          "NAdamW: NAdam with decoupled weight decay 0.01 (AlgoPerf's baseline)", 1e-3,
+          torch.optim.NAdam),
+    Entry("radam", RAdam, {}, "RAdam: Adam with its adaptive lr rectified (Liu et al.)", 1e-3,
+          torch.optim.RAdam),
+    Entry("radamw", RAdam, {"decoupled_weight_decay": True, "weight_decay": 0.01},
+          "RAdamW: RAdam with decoupled weight decay 0.01", 1e-3, torch.optim.RAdam),
+    Entry("adamax", Adamax, {}, "Adamax: Adam with the infinity norm", 2e-3,
+          torch.optim.Adamax),
+    Entry("adadelta", Adadelta, {}, "Adadelta: η·RMS[Δθ]/RMS[g] (Zeiler)", 1.0,
+          torch.optim.Adadelta),
+    Entry("rprop", Rprop, {}, "Rprop: per-weight steps from gradient signs (full batch)",
+          1e-3, torch.optim.Rprop),
+    Entry("asgd", ASGD, {}, "ASGD: decaying SGD with an averaged iterate", 0.05,
+          torch.optim.ASGD),
 )}
 
 

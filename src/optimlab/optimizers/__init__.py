@@ -1,4 +1,5 @@
-"""SGD, Adagrad, RMSprop, Adam and AdamW: drop-in replacements for torch.optim's.
+"""SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, RAdam, Adamax, Adadelta, Rprop and ASGD:
+drop-in replacements for torch.optim's.
 
 Each accepts every keyword its torch.optim namesake accepts (torch 2.13), in the same
 positions, with the same meaning and default, plus the convention options of the seeds.
@@ -15,7 +16,11 @@ ways) and runs its own engine.
 
 from optimlab.optimizers.adagrad import Adagrad
 from optimlab.optimizers.adam import Adam, AdamW
+from optimlab.optimizers.adamax import Adadelta, Adamax
+from optimlab.optimizers.nadam import NAdam, RAdam
 from optimlab.optimizers.rmsprop import RMSprop
+from optimlab.optimizers.rprop import ASGD, Rprop
 from optimlab.optimizers.sgd import SGD
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "RMSprop"]
+__all__ = ["ASGD", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
+           "RMSprop", "Rprop"]
