@@ -193,6 +193,13 @@ BIG_SHAPE = (64, codecs.SMALL_TENSOR // 64)
 FULL_MATRIX = EXPLORE
 
 
+def is_moment(optimizer: optimlab.Optimizer, key: str) -> bool:
+    """Whether a state entry is a moment (a tensor the rule updates, stored as
+    ``state_dtype`` asks), not a counter: torch's ``step`` and the 0-d values a rule keeps
+    beside it (``Rule.scalar_state``: NAdam's mu_product, ASGD's eta and mu)."""
+    return key != "step" and key not in optimizer.rule.scalar_state
+
+
 def keeps_moments(case: Case) -> bool:
     """True if the configuration keeps a moment (plain SGD keeps none, so its storage
     changes nothing)."""
@@ -200,7 +207,7 @@ def keeps_moments(case: Case) -> bool:
     optimizer = case.build([param], engine="reference")
     param.grad = torch.ones(3)
     optimizer.step()
-    return any(key != "step" for key in optimizer.state[param])
+    return any(is_moment(optimizer, key) for key in optimizer.state[param])
 
 
 _CONFIGS: dict[str, Any] = {}
