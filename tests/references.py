@@ -153,7 +153,7 @@ def nadam(theta: Tensor, grads: list[Tensor], lr: Lr, betas: tuple[float, float]
         theta, g = _decay(theta, g, eta, weight_decay, weight_decay_form)
         mu, mu_next = mu_at(t), mu_at(t + 1)
         kept_product = kept_product * mu  # Π_t, multiplied as torch multiplies its 0-d state
-        product = float(kept_product)
+        product = b1**t if momentum_schedule == "constant" else float(kept_product)
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g**2
         # m̄ = μ_{t+1} m_t / (1 − Π_{t+1}) + (1 − μ_t) g_t / (1 − Π_t)

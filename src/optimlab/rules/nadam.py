@@ -60,9 +60,14 @@ def momentum_at(hp: Hyper, t: Any) -> Any:
 
 def nadam_scalar_step(hp: Mapping[str, Any], t: Any, kept: Mapping[str, Tensor]
                       ) -> tuple[dict[str, Any], dict[str, Tensor]]:
-    """Π_t = Π_{t−1} · μ_t, from the ``mu_product`` kept in the state (as torch keeps it: a
-    0-d fp32 tensor, so that a checkpoint of either continues the other's product, a
-    ``momentum_decay`` changed mid-run included)."""
+    """Π_t = Π_{t−1} · μ_t, from the ``mu_product`` kept in the state as torch keeps it (a
+    0-d fp32 tensor, multiplied in fp32), so that a checkpoint of either continues the
+    other's product, a ``momentum_decay`` changed mid-run included. Under the constant
+    schedule Π_t = β₁ᵗ in closed form (in double, as optax computes it; the state keeps
+    its rounding, for checkpoints)."""
+    if hp["momentum_schedule"] == "constant":
+        mu_product = hp["beta1"] ** t
+        return {"mu_product": mu_product}, {"mu_product": mu_product}
     mu_product = kept["mu_product"] * momentum_at(hp, t)
     return {"mu_product": mu_product}, {"mu_product": mu_product}
 
