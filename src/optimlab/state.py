@@ -106,19 +106,28 @@ def scalar_runs(view: View, params: Sequence[Tensor], states: Sequence[State]
     Under autograd or a torch.compile trace each parameter runs alone, its values read as
     tensors (no sync, no graph break)."""
     rule = view.rule
-    as_tensors = view.differentiable or _compiling()
-    hp = view.hp(view.numbers if as_tensors else view.floats())
+    traced = view.differentiable or _compiling()
     members: dict[Any, list[int]] = {}
     for position, (param, stored) in enumerate(zip(params, states, strict=True)):
         prepare_scalars(view, param, stored)
-        key = position if as_tensors else (float(step_number(view, stored, False)),
-                                           *(float(stored[k]) for k in rule.scalar_state))
+        alone = traced or param.device.type == "meta"  # meta tensors hold no value to read
+        key = ("alone", position) if alone else (
+            float(step_number(view, stored, False)),
+            *(float(stored[k]) for k in rule.scalar_state))
         members.setdefault(key, []).append(position)
     runs = []
-    for positions in members.values():
+    for key, positions in members.items():
         stored = states[positions[0]]
-        numbers, kept = rule.scalar_step(hp, step_number(view, stored, False),
-                                         {k: stored[k] for k in rule.scalar_state})
+        as_tensors = key[0] == "alone"
+        # read as tensors, they are copies: the step's graph may hold them, and they are
+        # overwritten in place after it
+        values = {k: stored[k].clone() if as_tensors else stored[k] for k in rule.scalar_state}
+        step = step_number(view, stored, False)
+        if params[positions[0]].device.type == "meta":  # shapes only: stand-in values
+            values = {k: torch.ones((), dtype=v.dtype) for k, v in values.items()}
+            step = 1.0
+        hp = view.hp(view.numbers if as_tensors else view.floats())
+        numbers, kept = rule.scalar_step(hp, step, values)
         runs.append((positions, numbers, kept))
     return runs
 

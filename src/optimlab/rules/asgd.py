@@ -53,7 +53,13 @@ def asgd_scalar_step(hp: Mapping[str, Any], t: Any, kept: Mapping[str, Tensor]
     lr = hp["lr"]
     following = {"eta": lr / (1 + hp["lambd"] * lr * t) ** hp["alpha"],
                  "mu": 1 / _at_least_one(t - hp["t0"])}
-    return {"eta": kept["eta"], "mu": kept["mu"]}, following
+    eta, mu = kept["eta"], kept["mu"]
+    if not torch.compiler.is_compiling():
+        # as torch reads them under autograd: η_t as a number (no gradient flows into the
+        # state's eta), μ_t as the tensor, except at 1, where θ̄ is a copy of θ
+        eta = float(eta)
+        mu = 1.0 if float(mu) == 1 else mu
+    return {"eta": eta, "mu": mu}, following
 
 
 def asgd_scalars(hp: Hyper, step: Any) -> dict[str, Any]:

@@ -63,12 +63,16 @@ def radam_scalars(hp: Hyper, step: Any) -> dict[str, Any]:
     bias_correction2 = 1 - beta2 ** step
     rho_inf = 2 / (1 - beta2) - 1
     rho = rho_inf - 2 * step * beta2 ** step / bias_correction2
-    scalars = {"bias_correction1": 1 - beta1 ** step, "bias_correction2": bias_correction2,
-               "rho": rho, "rectified": 0.0, "rectification": 0.0}
-    if rho > hp["threshold"]:
-        scalars["rectified"] = 1.0
-        scalars["rectification"] = ((rho - 4) * (rho - 2) * rho_inf
-                                    / ((rho_inf - 4) * (rho_inf - 2) * rho)) ** 0.5
+    ratio = (rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)
+    scalars = {"bias_correction1": 1 - beta1 ** step, "bias_correction2": bias_correction2}
+    if isinstance(rho, Tensor):  # a counter on a device, or traced: no branch on its value
+        rectified = rho > hp["threshold"]
+        scalars["rectified"] = rectified.to(rho.dtype)
+        scalars["rectification"] = torch.where(rectified, ratio.clamp(min=0) ** 0.5, 0.0)
+    elif rho > hp["threshold"]:
+        scalars["rectified"], scalars["rectification"] = 1.0, ratio ** 0.5
+    else:
+        scalars["rectified"], scalars["rectification"] = 0.0, 0.0
     return scalars
 
 
