@@ -34,14 +34,15 @@ def rprop(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Tensor,
     """
     g = direction(grad, hp)
     param, g = weight_decay(param, g, hp)
-    sign = torch.sign(g * state["prev"])
-    one = torch.ones_like(g)
-    factor = torch.where(sign > 0, one * hp["eta_plus"],
-                         torch.where(sign < 0, one * hp["eta_minus"], one))
-    step_size = torch.clamp(state["step_size"] * factor, hp["step_size_min"],
-                            hp["step_size_max"])
-    g = torch.where(sign < 0, torch.zeros_like(g), g)
-    return param - torch.sign(g) * step_size, {"prev": g, "step_size": step_size}
+    # s's sign, by comparisons (every engine's op table has them; a NaN compares false
+    # both ways, as torch's sign(NaN) = 0 leaves it: Δ kept, θ not moved)
+    product, step_size = g * state["prev"], state["step_size"]
+    step_size = torch.where(product > 0, step_size * hp["eta_plus"],
+                            torch.where(product < 0, step_size * hp["eta_minus"], step_size))
+    step_size = torch.clamp(step_size, hp["step_size_min"], hp["step_size_max"])
+    g = torch.where(product < 0, 0.0, g)
+    param = torch.where(g > 0, param - step_size, torch.where(g < 0, param + step_size, param))
+    return param, {"prev": g, "step_size": step_size}
 
 
 RPROP_RULE = Rule(
