@@ -101,8 +101,16 @@ def run_steps(case: Case, param_dtype: torch.dtype, storage: str, gen: torch.Gen
             state.update(zip(storages[key].parts(key), parts, strict=True))
         states.append(state)
     stored = [[t for key in keys for t in codecs.stored_parts(s, key)] for s in states]
+    # the 0-d values a rule keeps beside the step (NAdam's mu_product, ASGD's eta and mu),
+    # carried from step to step as the optimizer carries them
+    kept = {k: torch.tensor(v) for k, v in rule.scalar_initial(hp).items()}
     for step in STEPS:
-        step_hp = {**hp, **rule.step_scalars(hp, float(step))}
+        read: dict = {}
+        if rule.scalar_state:
+            read, following = rule.scalar_step(hp, float(step), kept)
+            read = {k: float(v) for k, v in read.items()}
+            kept = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in following.items()}
+        step_hp = {**hp, **read, **rule.step_scalars({**hp, **read}, float(step))}
         grads = [torch.randn(n, generator=gen, dtype=torch.float64).to(param_dtype)
                  for n in SIZES]
         before = ([p.clone() for p in params],

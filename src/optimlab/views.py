@@ -117,3 +117,21 @@ def kept_values(view: View) -> dict[str, Any]:
     """The values ``view``'s rule keeps per group, as ``with_group_values`` advanced them
     (a tensor by value, so that the group and its checkpoints hold plain numbers)."""
     return as_floats({name: view.numbers[name] for name in view.rule.group_values})
+
+
+def with_global_scalars(batches: list[tuple[View, list[Tensor], list[Tensor]]],
+                        defaults: Mapping[str, Any]
+                        ) -> list[tuple[View, list[Tensor], list[Tensor]]]:
+    """Each GLOBAL rule's reduction over every gradient of the optimizer it runs on
+    (LAMB's global gradient norm, clipped to the optimizer's ``max_grad_norm``, as timm
+    reads it from the defaults), computed once, before any update, into the numbers of
+    each group (``(view, params, grads)``) that runs it."""
+    reduced: dict[str, dict[str, Any]] = {}
+    for view, _, _ in batches:
+        rule = view.rule
+        if rule.global_scalars is not None and rule.name not in reduced:
+            grads = [g for v, _, gs in batches if v.rule is rule for g in gs]
+            reduced[rule.name] = rule.global_scalars(defaults, grads) if grads else {}
+    return [(view.with_numbers(reduced[view.rule.name]), params, grads)
+            if view.rule.name in reduced else (view, params, grads)
+            for view, params, grads in batches]

@@ -1,4 +1,5 @@
-"""SGD, Adagrad, RMSprop, Adam and AdamW: drop-in replacements for torch.optim's.
+"""SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, RAdam, Adamax, Adadelta, Rprop and ASGD:
+drop-in replacements for torch.optim's.
 
 Each accepts every keyword its torch.optim namesake accepts (torch 2.13), in the same
 positions, with the same meaning and default, plus the convention options of the seeds.
@@ -19,11 +20,14 @@ its ``train()`` and ``eval()``.
 
 from optimlab.optimizers.adagrad import Adagrad
 from optimlab.optimizers.adam import Adam, AdamW
+from optimlab.optimizers.adamax import Adadelta, Adamax
 from optimlab.optimizers.lamb import Lamb
 from optimlab.optimizers.lion import Lion
+from optimlab.optimizers.nadam import NAdam, RAdam
 from optimlab.optimizers.rmsprop import RMSprop
+from optimlab.optimizers.rprop import ASGD, Rprop
 from optimlab.optimizers.schedulefree import AdamWScheduleFree, SGDScheduleFree
 from optimlab.optimizers.sgd import SGD
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "AdamWScheduleFree", "Lamb", "Lion", "RMSprop",
-           "SGDScheduleFree"]
+__all__ = ["ASGD", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "AdamWScheduleFree",
+           "Adamax", "Lamb", "Lion", "NAdam", "RAdam", "RMSprop", "Rprop", "SGDScheduleFree"]

@@ -29,6 +29,9 @@ from torch import Tensor
 
 State = dict[str, Tensor]
 Hyper = Mapping[str, Any]
+#: (hp, t, the 0-d state values before the step) -> (numbers for this step, new values)
+ScalarStep = Callable[[Mapping[str, Any], Any, Mapping[str, Tensor]],
+                      tuple[dict[str, Any], dict[str, Tensor]]]
 
 WEIGHT_DECAY_FORMS = ("l2", "decoupled", "independent")
 EPS_PLACEMENTS = ("outside", "inside")
@@ -126,6 +129,15 @@ class Rule:
     generated kernels take them as per-step scalars); the kept values are written back
     into the group only once the step has succeeded. ``copies_param`` names state keys
     that start as a copy of the param rather than at a constant (schedule-free's z).
+
+    ``scalar_state`` names 0-d tensors that torch.optim keeps in each parameter's state
+    beside ``step`` and that its math reads (NAdam's ``mu_product``, ASGD's ``eta`` and
+    ``mu``): they live in the state under torch's names, so checkpoints load both ways,
+    and start at ``scalar_initial(hp)``. Once per step, before any update,
+    ``scalar_step(hp, t, kept)`` takes their stored values and returns the numbers this
+    step reads (merged into the hp, as ``step_scalars`` then sees them) and their new
+    values, written into the state after the update. The update itself stays
+    elementwise: every engine runs it, with these as per-step numbers.
     """
 
     name: str
@@ -146,11 +158,17 @@ class Rule:
     group_values: tuple[str, ...] = ()
     group_step: Callable[[Hyper, Mapping[str, Any]], dict[str, Any]] | None = None
     copies_param: tuple[str, ...] = ()
+    scalar_state: tuple[str, ...] = ()
+    scalar_initial: Callable[[Hyper], dict[str, float]] = lambda hp: {}
+    scalar_step: ScalarStep | None = None
 
     def __post_init__(self) -> None:
         if self.structure not in STRUCTURES:
             raise ValueError(f"Rule {self.name!r}: structure={self.structure!r}; valid: one "
                              f"of {STRUCTURES}")
+        if bool(self.scalar_state) != (self.scalar_step is not None):
+            raise ValueError(f"Rule {self.name!r}: a rule that keeps scalar_state, and only "
+                             "one, declares scalar_step")
         if (self.structure == GLOBAL) != (self.global_scalars is not None):
             raise ValueError(f"Rule {self.name!r}: a GLOBAL rule, and only one, declares "
                              "global_scalars")
