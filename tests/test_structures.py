@@ -1,9 +1,10 @@
 """Every structure a rule can declare (rules.Rule.structure) on every engine: which engines
 decline it, with their reason (the generated engine takes elementwise rules only; the
 compiled engine takes any, the others with a call per tensor), and that every engine, auto
-included, still steps it to the reference engine's numbers, for groups small and large. Toy rules stand for each structure
-(normalised SGD per tensor, a matmul per matrix, a clip over the whole optimizer), so the
-test does not depend on which optimizers the registry holds."""
+included, still steps it to the reference engine's numbers, for groups small and large.
+Toy rules stand for each structure (normalised SGD per tensor, a matmul per matrix, a clip
+over the whole optimizer), so the test does not depend on which optimizers the registry
+holds."""
 
 from __future__ import annotations
 
