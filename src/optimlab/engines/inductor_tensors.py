@@ -41,8 +41,11 @@ from optimlab.engines.inductor_kernels import available, compile_apart
 from optimlab.rules import State
 from optimlab.views import Config, View
 
-#: what torch.compile raises when it cannot trace or build a rule (as inductor.py)
-TRACE_ERRORS = (torch._dynamo.exc.TorchDynamoException,)
+#: what torch.compile raises when it cannot trace or build a rule (as inductor.py), or
+#: when one kernel has been compiled again too often (fullgraph turns Dynamo's fallback
+#: to eager into this error)
+TRACE_ERRORS = (torch._dynamo.exc.TorchDynamoException,
+                torch._dynamo.exc.FailOnRecompileLimitHit)
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,8 @@ class Entry:
     index: int
     launcher: Launcher
     param: Tensor
+    # the param as a plain tensor: Dynamo compiles an nn.Parameter for its exact shape
+    target: Tensor
     address: int
     parts: list[Tensor]
     stored: State
@@ -183,8 +188,8 @@ class Plan(plans.Plan):
             spec = TensorSpec(view.config, storages, plan.numbers.names,
                               (param.dtype, grad.dtype, param.device.type),
                               _unit_sizes([param, grad, *parts]))
-            plan.entries.append(Entry(i, launcher(spec), param, param.data_ptr(), parts,
-                                      states[i], names, fresh))
+            plan.entries.append(Entry(i, launcher(spec), param, param.detach(),
+                                      param.data_ptr(), parts, states[i], names, fresh))
         return plan
 
     def intact(self) -> bool:
@@ -203,7 +208,7 @@ class Plan(plans.Plan):
             for entry in self.entries:
                 step = state.step_number(view, entry.stored, entry.fresh)
                 grad = grads[entry.index]
-                entry.launcher([entry.param, grad.contiguous(), *entry.parts,
+                entry.launcher([entry.target, grad.contiguous(), *entry.parts,
                                 *self.numbers.get(view, numbers, step, grad.device, token)])
                 entry.fresh = False
                 stepped.append(entry.stored)
