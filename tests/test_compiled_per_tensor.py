@@ -21,9 +21,10 @@ pytestmark = pytest.mark.skipif(not inductor.available(torch.device("cpu")),
 SHAPES = [(72, 64), (64,), (80, 96), (96,)]
 
 
-def _params(dtype: torch.dtype, seed: int) -> list[Tensor]:
+def _params(dtype: torch.dtype, seed: int, shapes=SHAPES) -> list[Tensor]:
+    # nn.Parameter, as in a model: Dynamo would compile one for its exact shape
     gen = torch.Generator().manual_seed(seed)
-    return [torch.randn(s, generator=gen, dtype=dtype).requires_grad_() for s in SHAPES]
+    return [torch.nn.Parameter(torch.randn(s, generator=gen, dtype=dtype)) for s in shapes]
 
 
 def _train(engine: str, params: list[Tensor], seed: int, steps: int = 3,
@@ -73,7 +74,7 @@ def _unique_graphs() -> int:
 
 def test_a_schedule_and_a_new_weight_decay_compile_nothing(seed) -> None:
     params = _params(torch.float32, seed)
-    expected = [p.detach().clone().requires_grad_() for p in params]
+    expected = [torch.nn.Parameter(p.detach().clone()) for p in params]
     optimizers = [optimlab.Lamb(ps, engine=engine)
                   for ps, engine in ((params, "compiled"), (expected, "reference"))]
     schedulers = [torch.optim.lr_scheduler.LambdaLR(o, lambda step: 1 / (1 + step))
@@ -97,6 +98,19 @@ def test_a_schedule_and_a_new_weight_decay_compile_nothing(seed) -> None:
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
 
 
+def test_one_kernel_serves_every_matrix(seed) -> None:
+    """Dynamic sizes: matrices of six shapes (and vectors of three) compile at most one
+    kernel each kind, however many shapes the model has (a kernel per shape would reach
+    Dynamo's limit of 8 compiles and fall back)."""
+    shapes = [(72, 64), (80, 96), (96, 80), (64, 72), (128, 40), (40, 128), (64,), (40,),
+              (128,)]
+    params = _params(torch.float32, seed, shapes)
+    before = _unique_graphs()
+    optimizer = _train("compiled", params, seed, steps=2)
+    assert _unique_graphs() - before <= 2
+    assert optimizer.engines_used() == {"compiled": len(shapes)}
+
+
 @pytest.mark.parametrize("resumed_on", ["compiled", "reference"])
 def test_state_dicts_round_trip_between_engines(resumed_on: str, seed) -> None:
     """Three steps on the compiled engine, saved; loaded into a fresh optimizer on either
@@ -105,7 +119,7 @@ def test_state_dicts_round_trip_between_engines(resumed_on: str, seed) -> None:
     reference = _train("reference", expected, seed, steps=3)
     first = _params(torch.float32, seed)
     saved = _train("compiled", first, seed, steps=3).state_dict()
-    resumed = [p.detach().clone().requires_grad_() for p in first]
+    resumed = [torch.nn.Parameter(p.detach().clone()) for p in first]
     optimizer = optimlab.Lamb([{"params": resumed[:2]},
                                {"params": resumed[2:], "lr": 3e-3, "weight_decay": 0.1}],
                               engine=resumed_on)
