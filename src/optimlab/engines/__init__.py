@@ -26,8 +26,9 @@ counters and tell a first step (plans.py); both read the rule through one expres
   step costs milliseconds (bandwidth, or ~50 µs of dispatch per tensor) and the seconds of
   compiling pay for themselves within a few thousand steps; else reference. The same
   thresholds hold for rules that are not elementwise (a compiled call per tensor): on
-  the char-transformer's 30 tensors (117k elements) that call saved about a tenth of the
-  reference engine's step for ~40 s of compiling (benchmarks/structured.py). Where
+  the char-transformer's 30 tensors (117k elements) that call took 0.7-0.8x the
+  reference engine's step, for 10-50 s of compiling cold, and neither came near timm's
+  foreach step (benchmarks/README.md). Where
   compiling is not possible (no C++ compiler for the CPU, no Triton for CUDA), auto warns
   once and uses the reference engine.
 
