@@ -200,7 +200,8 @@ CASES += [
 ]
 TORCH_CASES = [case for case in CASES if case.torch_parity]
 #: the cases whose rule is elementwise: what the generated C loop and the compiled
-#: engine's flat buffers run (the others are declined: tests/test_structures.py)
+#: engine's flat buffers run (the generated engine declines the others; the compiled one
+#: steps them with a call per tensor: tests/test_structures.py)
 ELEMENTWISE_CASES = [case for case in CASES if CLASSES[case.name].rule.elementwise]
 #: the optimizer classes' names, from the registry
 NAMES = list(CLASSES)
