@@ -140,6 +140,39 @@ CASES = [
          reference_kwargs={"eps": 1e-7, "eps_placement": "hat", "weight_decay": 4e-3}),
     Case("AdamW", {"lr": 0.01, "preset": "optax"}, torch_parity=False,
          reference_kwargs={"weight_decay": 1e-4}),
+    # the rest of torch.optim's catalog: torch's configurations, then each convention
+    # (maximize for these six: torch's own samples, tests/test_torch_optim_db.py, and the
+    # fuzzer's fp64 references cover it; fewer cases keep the CI matrix small)
+    *_torch("NAdam", {"lr": 0.01}, {"lr": 0.01, "momentum_decay": 6e-3, "weight_decay": 0.1}),
+    Case("NAdam", {"lr": 0.01, "weight_decay": 0.1, "momentum_decay": 6e-3,
+                   "decoupled_weight_decay": True},
+         reference_kwargs={"weight_decay_form": "decoupled"}),
+    *_ours("NAdam", {"lr": 0.01, "momentum_schedule": "constant"}),
+    Case("NAdam", {"lr": 0.01, "weight_decay": 0.1, "preset": "keras"}, torch_parity=False,
+         reference_kwargs={"eps": 1e-7, "momentum_decay": 1.0,
+                           "weight_decay_form": "decoupled"}),
+    Case("NAdam", {"lr": 0.01, "preset": "optax"}, torch_parity=False,
+         reference_kwargs={"momentum_schedule": "constant"}),
+    *_torch("RAdam", {"lr": 0.01}, {"lr": 0.01, "betas": (0.8, 0.9), "eps": 1e-6}),
+    Case("RAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True},
+         reference_kwargs={"weight_decay_form": "decoupled"}),
+    *_ours("RAdam", {"lr": 0.01, "betas": (0.8, 0.9), "threshold": 8.0}),
+    Case("RAdam", {"lr": 0.01, "eps": 1e-3, "preset": "optax"}, torch_parity=False,
+         reference_kwargs={"eps_placement": "outside"}),
+    *_torch("Adamax", {"lr": 0.01}, {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
+    *_ours("Adamax", {"lr": 0.01, "eps": 1e-3, "eps_placement": "outside"}),
+    Case("Adamax", {"lr": 0.01, "weight_decay": 0.1, "preset": "keras"}, torch_parity=False,
+         reference_kwargs={"eps": 1e-7, "eps_placement": "outside",
+                           "weight_decay_form": "decoupled"}),
+    *_torch("Adadelta", {"lr": 1.0}, {"lr": 0.5, "rho": 0.95, "weight_decay": 0.1}),
+    *_ours("Adadelta", {"lr": 0.5, "weight_decay": 0.1, "weight_decay_form": "decoupled"}),
+    Case("Adadelta", {"lr": 0.5, "preset": "keras"}, torch_parity=False,
+         reference_kwargs={"rho": 0.95, "eps": 1e-7}),
+    *_torch("Rprop", {"lr": 0.01}, {"lr": 0.01, "etas": (0.5, 1.5), "step_sizes": (2e-3, 0.05)}),
+    *_ours("Rprop", {"lr": 0.01, "weight_decay": 0.1}),
+    *_torch("ASGD", {"lr": 0.01}, {"lr": 0.01, "lambd": 0.1, "t0": 5, "alpha": 0.5}),
+    *_ours("ASGD", {"lr": 0.01, "t0": 3, "weight_decay": 0.1,
+                    "weight_decay_form": "decoupled"}),
     # Lion and LAMB: no torch twin (tests/test_conformance_lion_lamb.py: timm,
     # lion-pytorch, optax). LAMB's global clip is off here, where every shape shares one
     # optimizer and the per-tensor reference cannot see the others' norms
@@ -155,9 +188,20 @@ CASES = [
            {"lr": 0.01, "max_grad_norm": None, "weight_decay_form": "l2", "weight_decay": 0.1,
             "maximize": True}),
 ]
+CASES += [
+    # schedule-free (facebookresearch's schedulefree; tests/test_schedulefree.py compares)
+    *_ours("AdamWScheduleFree", {"lr": 0.01},
+           {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1,
+            "warmup_steps": 5},
+           {"lr": 0.01, "r": 0.5, "weight_lr_power": 0.0, "maximize": True}),
+    *_ours("SGDScheduleFree", {"lr": 0.05},
+           {"lr": 0.05, "momentum": 0.5, "weight_decay": 0.1, "warmup_steps": 3, "r": 1.0,
+            "weight_lr_power": 1.0, "maximize": True}),
+]
 TORCH_CASES = [case for case in CASES if case.torch_parity]
 #: the cases whose rule is elementwise: what the generated C loop and the compiled
-#: engine's flat buffers run (the others are declined: tests/test_structures.py)
+#: engine's flat buffers run (the generated engine declines the others; the compiled one
+#: steps them with a call per tensor: tests/test_structures.py)
 ELEMENTWISE_CASES = [case for case in CASES if CLASSES[case.name].rule.elementwise]
 #: the optimizer classes' names, from the registry
 NAMES = list(CLASSES)
@@ -199,6 +243,13 @@ BIG_SHAPE = (64, codecs.SMALL_TENSOR // 64)
 FULL_MATRIX = EXPLORE
 
 
+def is_moment(optimizer: optimlab.Optimizer, key: str) -> bool:
+    """Whether a state entry is a moment (a tensor the rule updates, stored as
+    ``state_dtype`` asks), not a counter: torch's ``step`` and the 0-d values a rule keeps
+    beside it (``Rule.scalar_state``: NAdam's mu_product, ASGD's eta and mu)."""
+    return key != "step" and key not in optimizer.rule.scalar_state
+
+
 def keeps_moments(case: Case) -> bool:
     """True if the configuration keeps a moment (plain SGD keeps none, so its storage
     changes nothing)."""
@@ -206,7 +257,7 @@ def keeps_moments(case: Case) -> bool:
     optimizer = case.build([param], engine="reference")
     param.grad = torch.ones(3)
     optimizer.step()
-    return any(key != "step" for key in optimizer.state[param])
+    return any(is_moment(optimizer, key) for key in optimizer.state[param])
 
 
 _CONFIGS: dict[str, Any] = {}

@@ -175,5 +175,199 @@ def lamb(theta: Tensor, grads: list[Tensor], lr: Lr, betas: tuple[float, float] 
     return theta
 
 
+def _schedulefree(theta: Tensor, grads: list[Tensor], lr: Lr, beta: float, direction,
+                  warmup_steps: float, r: float, weight_lr_power: float, maximize: bool,
+                  average: bool) -> Tensor:
+    """Defazio et al. 2024, "The Road Less Scheduled", Algorithm 1 with x, y, z all kept:
+        y_t = (1 − β) z_t + β x_t            (where the gradient is taken)
+        z_{t+1} = z_t − γ_t d_t              (d_t: the direction at y_t, from g_t)
+        x_{t+1} = (1 − c_{t+1}) x_t + c_{t+1} z_{t+1}
+        c_{t+1} = w_t / Σ_{i<=t} w_i ,  w_t = tʳ · (max_{i<=t} γ_i)^p    (section 4.2)
+    γ_t = η·min(1, t / warmup_steps): linear warmup. Returns y after the last step (the
+    params while training), or x with ``average`` (after ``eval()``)."""
+    x = z = theta
+    lr_max, weight_sum = 0.0, 0.0
+    for t, g in enumerate(grads, start=1):
+        y = (1 - beta) * z + beta * x
+        gamma = _at(lr, t) * (min(1.0, t / warmup_steps) if warmup_steps else 1.0)
+        lr_max = max(lr_max, gamma)
+        weight = t**r * lr_max**weight_lr_power
+        weight_sum += weight
+        c = weight / weight_sum if weight_sum else 0.0
+        z = z - gamma * direction(t, y, -g if maximize else g)
+        x = (1 - c) * x + c * z
+    return x if average else (1 - beta) * z + beta * x
+
+
+def adamw_schedulefree(theta: Tensor, grads: list[Tensor], lr: Lr,
+                       betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                       weight_decay: float = 0.0, warmup_steps: float = 0, r: float = 0.0,
+                       weight_lr_power: float = 2.0, maximize: bool = False,
+                       average: bool = False) -> Tensor:
+    """Schedule-free AdamW: d_t = g / (√(v_t / (1 − β₂ᵗ)) + ε) + λ y_t, with
+    v_t = β₂ v_{t−1} + (1 − β₂) g² (no first moment: β₁ is the interpolation β)."""
+    b1, b2 = betas
+    v = torch.zeros_like(theta)
+
+    def direction(t: int, y: Tensor, g: Tensor) -> Tensor:
+        nonlocal v
+        v = b2 * v + (1 - b2) * g**2
+        return g / ((v / (1 - b2**t)).sqrt() + eps) + weight_decay * y
+
+    return _schedulefree(theta, grads, lr, b1, direction, warmup_steps, r, weight_lr_power,
+                         maximize, average)
+
+
+def sgd_schedulefree(theta: Tensor, grads: list[Tensor], lr: Lr, momentum: float = 0.9,
+                     weight_decay: float = 0.0, warmup_steps: float = 0, r: float = 0.0,
+                     weight_lr_power: float = 2.0, maximize: bool = False,
+                     average: bool = False) -> Tensor:
+    """Schedule-free SGD: d_t = g + λ y_t, β = momentum."""
+    return _schedulefree(theta, grads, lr, momentum, lambda t, y, g: g + weight_decay * y,
+                         warmup_steps, r, weight_lr_power, maximize, average)
+
+
+
+def _kept(x: float | Tensor) -> Tensor:
+    """x as torch.optim keeps a 0-d state value (NAdam's mu_product, ASGD's eta and mu): a
+    float32 tensor (float64 under a float64 default dtype)."""
+    dtype = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+    return torch.as_tensor(x).to(dtype)
+
+
+def nadam(theta: Tensor, grads: list[Tensor], lr: Lr, betas: tuple[float, float] = (0.9, 0.999),
+          eps: float = 1e-8, weight_decay: float = 0.0, momentum_decay: float = 4e-3,
+          momentum_schedule: str = "dozat", weight_decay_form: str = "l2",
+          maximize: bool = False) -> Tensor:
+    """Dozat 2016, Algorithm 2 (NAdam), with torch's momentum schedule
+    μ_t = β₁(1 − ½·0.96^{tψ}) and its bias correction by Π_t = μ₁···μ_t."""
+    b1, b2 = betas
+
+    def mu_at(t: int) -> float:
+        return b1 if momentum_schedule == "constant" else \
+            b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+
+    m, v, kept_product = torch.zeros_like(theta), torch.zeros_like(theta), _kept(1.0)
+    for t, g in enumerate(grads, start=1):
+        eta = _at(lr, t)
+        g = -g if maximize else g
+        theta, g = _decay(theta, g, eta, weight_decay, weight_decay_form)
+        mu, mu_next = mu_at(t), mu_at(t + 1)
+        kept_product = kept_product * mu  # Π_t, multiplied as torch multiplies its 0-d state
+        product = b1**t if momentum_schedule == "constant" else float(kept_product)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        # m̄ = μ_{t+1} m_t / (1 − Π_{t+1}) + (1 − μ_t) g_t / (1 − Π_t)
+        m_bar = mu_next * m / (1 - product * mu_next) + (1 - mu) * g / (1 - product)
+        theta = theta - eta * m_bar / ((v / (1 - b2**t)).sqrt() + eps)
+    return theta
+
+
+def radam(theta: Tensor, grads: list[Tensor], lr: Lr, betas: tuple[float, float] = (0.9, 0.999),
+          eps: float = 1e-8, weight_decay: float = 0.0, threshold: float = 5.0,
+          eps_placement: str = "hat", weight_decay_form: str = "l2",
+          maximize: bool = False) -> Tensor:
+    """Liu et al. 2019, Algorithm 2: the adaptive step, rectified, once ρ_t > ρ_min."""
+    b1, b2 = betas
+    m, v = torch.zeros_like(theta), torch.zeros_like(theta)
+    rho_inf = 2 / (1 - b2) - 1
+    for t, g in enumerate(grads, start=1):
+        eta = _at(lr, t)
+        g = -g if maximize else g
+        theta, g = _decay(theta, g, eta, weight_decay, weight_decay_form)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        m_hat = m / (1 - b1**t)
+        rho = rho_inf - 2 * t * b2**t / (1 - b2**t)
+        if rho <= threshold:
+            theta = theta - eta * m_hat
+            continue
+        r = ((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)) ** 0.5
+        if eps_placement == "hat":  # torch: l_t = √(1 − β₂ᵗ) / (√v_t + ε)
+            adaptive = (1 - b2**t) ** 0.5 / (v.sqrt() + eps)
+        else:  # optax: 1 / (√v̂_t + ε)
+            adaptive = 1 / ((v / (1 - b2**t)).sqrt() + eps)
+        theta = theta - eta * r * m_hat * adaptive
+    return theta
+
+
+def adamax(theta: Tensor, grads: list[Tensor], lr: Lr, betas: tuple[float, float] = (0.9, 0.999),
+           eps: float = 1e-8, weight_decay: float = 0.0, eps_placement: str = "max",
+           weight_decay_form: str = "l2", maximize: bool = False) -> Tensor:
+    """Kingma & Ba 2014, section 7.1 (Algorithm 2): u_t = max(β₂ u_{t−1}, |g_t|)."""
+    b1, b2 = betas
+    m, u = torch.zeros_like(theta), torch.zeros_like(theta)
+    for t, g in enumerate(grads, start=1):
+        eta = _at(lr, t)
+        g = -g if maximize else g
+        theta, g = _decay(theta, g, eta, weight_decay, weight_decay_form)
+        m = b1 * m + (1 - b1) * g
+        if eps_placement == "max":  # torch, optax: ε inside the max
+            u = torch.maximum(b2 * u, g.abs() + eps)
+            theta = theta - eta / (1 - b1**t) * m / u
+        else:  # Keras: ε added to u
+            u = torch.maximum(b2 * u, g.abs())
+            theta = theta - eta / (1 - b1**t) * m / (u + eps)
+    return theta
+
+
+def adadelta(theta: Tensor, grads: list[Tensor], lr: Lr, rho: float = 0.9, eps: float = 1e-6,
+             weight_decay: float = 0.0, weight_decay_form: str = "l2",
+             maximize: bool = False) -> Tensor:
+    """Zeiler 2012, Algorithm 1, with torch's lr multiplying the step."""
+    eg2, edx2 = torch.zeros_like(theta), torch.zeros_like(theta)
+    for t, g in enumerate(grads, start=1):
+        eta = _at(lr, t)
+        g = -g if maximize else g
+        theta, g = _decay(theta, g, eta, weight_decay, weight_decay_form)
+        eg2 = rho * eg2 + (1 - rho) * g**2  # E[g²]_t
+        dx = (edx2 + eps).sqrt() / (eg2 + eps).sqrt() * g  # RMS[Δx]_{t−1} / RMS[g]_t · g
+        edx2 = rho * edx2 + (1 - rho) * dx**2  # E[Δx²]_t
+        theta = theta - eta * dx
+    return theta
+
+
+def rprop(theta: Tensor, grads: list[Tensor], lr: Lr, etas: tuple[float, float] = (0.5, 1.2),
+          step_sizes: tuple[float, float] = (1e-6, 50), weight_decay: float = 0.0,
+          weight_decay_form: str = "l2", maximize: bool = False) -> Tensor:
+    """Riedmiller & Braun 1993, in torch's variant iRprop⁻ (Igel & Hüsken 2000): after a
+    sign change the step size shrinks and the weight stays, and g is forgotten."""
+    eta_minus, eta_plus = etas
+    delta = torch.full_like(theta, _at(lr, 1))  # Δ₀ = the lr
+    previous = torch.zeros_like(theta)
+    for t, g in enumerate(grads, start=1):
+        g = -g if maximize else g
+        theta, g = _decay(theta, g, _at(lr, t), weight_decay, weight_decay_form)
+        product = g * previous
+        delta = torch.where(product > 0, delta * eta_plus,
+                            torch.where(product < 0, delta * eta_minus, delta))
+        delta = delta.clamp(*step_sizes)
+        g = torch.where(product < 0, torch.zeros_like(g), g)
+        theta = theta - g.sign() * delta
+        previous = g
+    return theta
+
+
+def asgd(theta: Tensor, grads: list[Tensor], lr: Lr, lambd: float = 1e-4, alpha: float = 0.75,
+         t0: float = 1e6, weight_decay: float = 0.0, weight_decay_form: str = "l2",
+         maximize: bool = False, average: bool = False) -> Tensor:
+    """Averaged SGD (Polyak & Juditsky 1992) with torch's schedule: η_{t+1} = η_t-th lr /
+    (1 + λ η t)^α and μ_{t+1} = 1/max(1, t − t₀), each computed after step t (so η lags
+    the lr by one step) and kept as torch keeps them. ``average``: return θ̄ instead."""
+    eta, mu = float(_kept(_at(lr, 1))), 1.0
+    average_theta = torch.zeros_like(theta)
+    for t, g in enumerate(grads, start=1):
+        g = -g if maximize else g
+        theta, g = _decay(theta, g, _at(lr, t), weight_decay, weight_decay_form)
+        theta = theta * (1 - lambd * eta) - eta * g
+        average_theta = theta if mu == 1 else average_theta + mu * (theta - average_theta)
+        eta = float(_kept(_at(lr, t) / (1 + lambd * _at(lr, t) * t) ** alpha))
+        mu = float(_kept(1 / max(1, t - t0)))
+    return average_theta if average else theta
+
+
 REFERENCES = {"SGD": sgd, "Adagrad": adagrad, "RMSprop": rmsprop, "Adam": adam, "AdamW": adamw,
-              "Lion": lion, "Lamb": lamb}
+              "NAdam": nadam, "RAdam": radam, "Adamax": adamax, "Adadelta": adadelta,
+              "Rprop": rprop, "ASGD": asgd,
+              "Lion": lion, "Lamb": lamb, "AdamWScheduleFree": adamw_schedulefree,
+              "SGDScheduleFree": sgd_schedulefree}

@@ -22,7 +22,7 @@ import torch
 from cases import ELEMENTWISE_CASES as CASES
 from cases import FULL_MATRIX, Case, firsts, option_cover, state_structures
 
-from optimlab import ckernel, codecs
+from optimlab import ckernel, codecs, views
 from optimlab.engines.eager import update_dense
 from optimlab.rules import Rule
 
@@ -44,9 +44,11 @@ DTYPE_OF = {"f32": torch.float32, "f64": torch.float64, "bf16": torch.bfloat16,
 
 def configuration(case: Case) -> tuple[Rule, dict, dict, tuple[str, ...], tuple[str, ...]]:
     """(rule, group hp, options, numbers, state keys) of a registry case, as an engine
-    reads them: options are the non-numbers, numbers include the per-step scalars."""
+    reads them: options are the non-numbers, numbers include the per-step scalars (and
+    those derived from the values a rule keeps per group, at the group's first step)."""
     optimizer = case.build([torch.ones(2, requires_grad=True)])
-    view = optimizer.view(optimizer.param_groups[0])
+    group = optimizer.param_groups[0]
+    view = views.with_group_values(optimizer.view(group), group)
     rule = view.rule
     numbers = (*rule.numbers, *rule.step_numbers)
     return (rule, view.hp(view.floats()), dict(view.config.options), numbers,
@@ -99,8 +101,16 @@ def run_steps(case: Case, param_dtype: torch.dtype, storage: str, gen: torch.Gen
             state.update(zip(storages[key].parts(key), parts, strict=True))
         states.append(state)
     stored = [[t for key in keys for t in codecs.stored_parts(s, key)] for s in states]
+    # the 0-d values a rule keeps beside the step (NAdam's mu_product, ASGD's eta and mu),
+    # carried from step to step as the optimizer carries them
+    kept = {k: torch.tensor(v) for k, v in rule.scalar_initial(hp).items()}
     for step in STEPS:
-        step_hp = {**hp, **rule.step_scalars(hp, float(step))}
+        read: dict = {}
+        if rule.scalar_state:
+            read, following = rule.scalar_step(hp, float(step), kept)
+            read = {k: float(v) for k, v in read.items()}
+            kept = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in following.items()}
+        step_hp = {**hp, **read, **rule.step_scalars({**hp, **read}, float(step))}
         grads = [torch.randn(n, generator=gen, dtype=torch.float64).to(param_dtype)
                  for n in SIZES]
         before = ([p.clone() for p in params],

@@ -80,6 +80,16 @@ CASES = [
     OptaxCase("lamb", "Lamb"),  # no global clip, trust ratio always, weight_decay 0
     OptaxCase("lamb", "Lamb", {"weight_decay": 0.1, "b2": 0.99, "eps": 1e-4},
               {"weight_decay": 0.1, "betas": (0.9, 0.99), "eps": 1e-4}),
+    # optax.nadam is adam(nesterov=True): NAdam with a constant μ_t = β₁
+    OptaxCase("nadam", "NAdam"),
+    OptaxCase("nadam", "NAdam", {"b1": 0.8, "eps": 1e-3}, {"betas": (0.8, 0.999), "eps": 1e-3}),
+    # optax.radam adds ε to √v̂, torch to √v before the bias correction
+    OptaxCase("radam", "RAdam", {"eps": 1e-3}, {"eps": 1e-3}),
+    OptaxCase("radam", "RAdam", {"b2": 0.9, "eps": 1e-2}, {"betas": (0.9, 0.9), "eps": 1e-2}),
+    # optax.adamax and optax.adadelta are torch's equations
+    OptaxCase("adamax", "Adamax", {"eps": 1e-3}, {"eps": 1e-3}, torch_differs=False),
+    OptaxCase("adadelta", "Adadelta", {"rho": 0.95, "eps": 1e-4}, {"rho": 0.95, "eps": 1e-4},
+              peak_lr=1.0, torch_differs=False),
 ]
 
 

@@ -11,7 +11,7 @@ from conformance import assert_conforms, make_problem, run_torch_style
 
 @pytest.mark.parametrize("case", TORCH_CASES, ids=lambda c: c.id)
 def test_preset_torch_follows_torch_optim_under_a_schedule(case: Case, seed: int) -> None:
-    peak = {"SGD": 0.05, "Adagrad": 0.1}.get(case.name, 0.01)
+    peak = {"SGD": 0.05, "Adagrad": 0.1, "Adadelta": 1.0}.get(case.name, 0.01)
     problem = make_problem(seed, peak_lr=peak)
     theirs = run_torch_style(problem,
                              lambda params: torch_class(case.name)(params, **case.kwargs))

@@ -366,8 +366,11 @@ def test_fsdp2_and_distributed_checkpoint(tmp_path) -> None:
             assert difference < 1e-12, (rank, case, difference)
         for case, (exact, skipped) in found["dcp"].items():
             assert exact and skipped == 1, (rank, case, exact, skipped)
-        assert found["dtensor"] == dict.fromkeys(CLASS_NAMES,
-                                                 0.0), found["dtensor"]
+        # exact for elementwise rules; a norm over a sharded tensor sums in another order
+        assert set(found["dtensor"]) == set(CLASS_NAMES), found["dtensor"]
+        for name, difference in found["dtensor"].items():
+            exact = optimizer_class(name).rule.elementwise
+            assert difference == 0.0 if exact else difference < 1e-12, (name, difference)
         assert found["nan_skip"] == ["skipped 1", True], rank
         message, unchanged = found["nan_raise"]
         # rank 0 names the parameter; rank 1's shard is finite, yet it refuses the step too

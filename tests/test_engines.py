@@ -78,10 +78,12 @@ def test_native_engine_follows_the_reference_engine(case: Case, dtype, gen) -> N
 
 
 def test_every_torch_configuration_is_mapped_to_a_fused_kernel() -> None:
-    """All of torch's own conventions for SGD, Adagrad, Adam and AdamW reach a kernel."""
+    """All of torch's own conventions for SGD, Adagrad, Adam and AdamW reach a kernel (the
+    classes torch has a fused kernel for; RMSprop's and the rest of the catalog's are
+    foreach loops, which the generated and compiled engines replace)."""
     mapped = {c.id for c in NATIVE_CASES}
     for case in TORCH_CASES:
-        if case.name != "RMSprop":
+        if case.name in ("SGD", "Adagrad", "Adam", "AdamW"):
             assert case.id in mapped, case.id
     independent = Case("AdamW", {"lr": 0.01, "weight_decay": 0.05,
                                  "weight_decay_form": "independent"})

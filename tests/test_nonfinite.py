@@ -128,7 +128,9 @@ def test_ignore_lets_it_through_as_torch_does(name: str, engine: str, gen) -> No
         param.grad = grad.clone()
         optimizer.step()
     assert mine.nonfinite == "ignore" and mine.skipped_steps == 0
-    assert torch.equal(ours.isnan(), theirs.isnan()) and ours[2].isnan()
+    assert torch.equal(ours.isnan(), theirs.isnan())
+    # Rprop steps by sign(g), and torch's sign(NaN) is 0: the NaN waits in state["prev"]
+    assert ours[2].isnan() or (name == "Rprop" and mine.state[ours]["prev"][2].isnan())
 
 
 @pytest.mark.parametrize("engine", sorted(ENGINES))

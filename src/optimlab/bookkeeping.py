@@ -53,10 +53,12 @@ def _differ(value: Any, kept: Any) -> bool:
 
 
 def number_keys(rule: Rule) -> frozenset[str]:
-    """The group keys that hold only numbers of ``rule`` (``lr``, ``betas``, ...)."""
+    """The group keys that hold only numbers of ``rule`` (``lr``, ``betas``, ...), and the
+    values it keeps per group (schedule-free's step count and weight sum, written back at
+    every step: the view is kept, they have no range to check)."""
     paired = {name for _, pair in rule.pairs for name in pair}
     return frozenset({*(n for n in rule.numbers if n not in paired),
-                      *(key for key, _ in rule.pairs)})
+                      *(key for key, _ in rule.pairs), *rule.group_values})
 
 
 @dataclass

@@ -19,7 +19,7 @@ from optimlab.checkpoint import param_label
 from optimlab.engines import inductor
 from optimlab.hyperparameters import ArgumentError, Choice, Optional_, Pair, Range
 from optimlab.nonfinite import POLICIES, gradients_finite
-from optimlab.params import listed, param_tensor
+from optimlab.params import check_unique, listed, param_tensor
 from optimlab.rules import Rule, State
 from optimlab.views import View
 
@@ -74,7 +74,7 @@ class Optimizer(torch.optim.Optimizer):
         self.preset = preset
         self.engine = engine
         self.nonfinite = nonfinite
-        self._engine_caches: dict[int, dict[str, Any]] = {}
+        self._engine_caches: dict[Any, dict[str, Any]] = {}
         self._kept: dict[int, bookkeeping.Kept] = {}
         self._engines_used: dict[str, int] = {}
         super().__init__(params, defaults)
@@ -156,26 +156,13 @@ class Optimizer(torch.optim.Optimizer):
         differentiable = bool(group.get("differentiable", self.defaults["differentiable"]))
         tensors = [param_tensor(owner, f"params[{i}] of group {index}", item, differentiable)
                    for i, item in enumerate(entries)]
-        self._check_unique(owner, index, tensors)
+        check_unique(owner, self.param_groups, index, tensors)
         self.complete_group(group)
         self.check_group(group)
         group["params"] = entries
         group["skipped_steps"] = self.skipped_steps
         super().add_param_group(group)
         self.normalize_group(self.param_groups[-1])
-
-    def _check_unique(self, owner: str, index: int, tensors: list[Tensor]) -> None:
-        seen: dict[int, int] = {}
-        for group_index, group in enumerate(self.param_groups):
-            seen.update({id(p): group_index for p in group["params"]})
-        for i, tensor in enumerate(tensors):
-            if id(tensor) in seen:
-                other = seen[id(tensor)]
-                where = "earlier in the same group" if other == index else f"in group {other}"
-                raise ArgumentError(f"{owner}: params[{i}] of group {index} (shape "
-                                    f"{tuple(tensor.shape)}) is already {where}; valid: each "
-                                    "parameter in exactly one group, once")
-            seen[id(tensor)] = index
 
     def normalize_group(self, group: dict[str, Any]) -> None:
         """Keep derived group keys consistent (at every step too: users and schedulers
@@ -309,7 +296,7 @@ class Optimizer(torch.optim.Optimizer):
 
     def _step(self) -> None:
         batches = [self._batch(index, group) for index, group in enumerate(self.param_groups)]
-        batches = self._with_global_scalars(batches)
+        batches = views.with_global_scalars(batches, self.defaults)
         if self.nonfinite != "ignore" and not gradients_finite(
                 type(self).__name__, self.param_groups, self.nonfinite, self.nonfinite_group):
             skipped = self.skipped_steps + 1
@@ -319,29 +306,27 @@ class Optimizer(torch.optim.Optimizer):
         used: dict[str, int] = {}
         self._declined: dict[str, str] = {}
         for index, (view, params, grads) in enumerate(batches):
-            if params:
-                counts = engines.run(self.engine, view, params, grads,
-                                     self._states(view, params),
-                                     self._engine_caches.setdefault(index, {}), self._declined)
+            if not params:
+                continue
+            runs = [(list(range(len(params))), {}, {})] if not view.rule.scalar_state else \
+                state.scalar_runs(view, params, [self.state[p] for p in params])
+            for positions, numbers, kept in runs:
+                # a group split in runs (rare) keeps an engine cache per run
+                cache_key = index if len(runs) == 1 else \
+                    (index, *(id(params[i]) for i in positions))
+                run_view = view.with_numbers(numbers) if numbers else view
+                run_params, run_grads = [params[i] for i in positions], \
+                    [grads[i] for i in positions]
+                states = self._states(run_view, run_params)
+                counts = engines.run(self.engine, run_view, run_params, run_grads, states,
+                                     self._engine_caches.setdefault(cache_key, {}),
+                                     self._declined)
+                state.store_scalars(states, kept)
                 for name, count in counts.items():
                     used[name] = used.get(name, 0) + count
+        for group, (view, _, _) in zip(self.param_groups, batches, strict=True):
+            group.update(views.kept_values(view))  # once every group has stepped
         self._engines_used = used
-
-    def _with_global_scalars(self, batches: list[tuple[View, list[Tensor], list[Tensor]]]
-                             ) -> list[tuple[View, list[Tensor], list[Tensor]]]:
-        """Each GLOBAL rule's reduction over every gradient of the optimizer it runs on
-        (LAMB's global gradient norm, clipped to the optimizer's ``max_grad_norm``, as
-        timm reads it from the defaults), computed once, before any update, into the
-        numbers of each group that runs it."""
-        reduced: dict[str, dict[str, Any]] = {}
-        for view, _, _ in batches:
-            rule = view.rule
-            if rule.global_scalars is not None and rule.name not in reduced:
-                grads = [g for v, _, gs in batches if v.rule is rule for g in gs]
-                reduced[rule.name] = rule.global_scalars(self.defaults, grads) if grads else {}
-        return [(view.with_numbers(reduced[view.rule.name]), params, grads)
-                if view.rule.name in reduced else (view, params, grads)
-                for view, params, grads in batches]
 
     def declined(self) -> dict[str, str]:
         """Why each engine that declined a group in the last step did so, e.g.
@@ -395,4 +380,4 @@ class Optimizer(torch.optim.Optimizer):
                     f"gradients: {SPARSE_OPTIMIZERS}")
             params.append(param)
             grads.append(grad)
-        return view, params, grads
+        return views.with_group_values(view, group), params, grads

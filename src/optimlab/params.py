@@ -39,3 +39,19 @@ def listed(owner: str, params: Any) -> list[Any]:
         raise ArgumentError(f"{owner}: params={params!r} is not iterable; valid: an iterable "
                             "of tensors, of (name, tensor) pairs, or of param-group dicts")
     return list(params)
+
+
+def check_unique(owner: str, param_groups: list[dict[str, Any]], index: int,
+                 tensors: list[Tensor]) -> None:
+    """Refuse a tensor already in a group (torch only warns, then steps it twice)."""
+    seen: dict[int, int] = {}
+    for group_index, group in enumerate(param_groups):
+        seen.update({id(p): group_index for p in group["params"]})
+    for i, tensor in enumerate(tensors):
+        if id(tensor) in seen:
+            other = seen[id(tensor)]
+            where = "earlier in the same group" if other == index else f"in group {other}"
+            raise ArgumentError(f"{owner}: params[{i}] of group {index} (shape "
+                                f"{tuple(tensor.shape)}) is already {where}; valid: each "
+                                "parameter in exactly one group, once")
+        seen[id(tensor)] = index

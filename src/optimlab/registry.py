@@ -22,7 +22,23 @@ import torch
 
 from optimlab.hyperparameters import ArgumentError
 from optimlab.optimizer import Optimizer
-from optimlab.optimizers import SGD, Adagrad, Adam, AdamW, Lamb, Lion, RMSprop
+from optimlab.optimizers import (
+    ASGD,
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    AdamWScheduleFree,
+    Lamb,
+    Lion,
+    NAdam,
+    RAdam,
+    RMSprop,
+    Rprop,
+    SGDScheduleFree,
+)
 
 
 @dataclass(frozen=True)
@@ -123,9 +139,30 @@ OPTIMIZERS: dict[str, Entry] = {entry.name: entry for entry in (
           torch.optim.Adam),
     Entry("adamw", AdamW, {}, "AdamW: Adam with decoupled weight decay 0.01", 1e-3,
           torch.optim.AdamW),
+    Entry("nadam", NAdam, {}, "NAdam: Adam with Nesterov momentum (Dozat)", 1e-3,
+          torch.optim.NAdam),
+    Entry("nadamw", NAdam, {"decoupled_weight_decay": True, "weight_decay": 0.01},
+          "NAdamW: NAdam with decoupled weight decay 0.01 (AlgoPerf's baseline)", 1e-3,
+          torch.optim.NAdam),
+    Entry("radam", RAdam, {}, "RAdam: Adam with its adaptive lr rectified (Liu et al.)", 1e-3,
+          torch.optim.RAdam),
+    Entry("radamw", RAdam, {"decoupled_weight_decay": True, "weight_decay": 0.01},
+          "RAdamW: RAdam with decoupled weight decay 0.01", 1e-3, torch.optim.RAdam),
+    Entry("adamax", Adamax, {}, "Adamax: Adam with the infinity norm", 2e-3,
+          torch.optim.Adamax),
+    Entry("adadelta", Adadelta, {}, "Adadelta: η·RMS[Δθ]/RMS[g] (Zeiler)", 1.0,
+          torch.optim.Adadelta),
+    Entry("rprop", Rprop, {}, "Rprop: per-weight steps from gradient signs (full batch)",
+          1e-3, torch.optim.Rprop),
+    Entry("asgd", ASGD, {}, "ASGD: decaying SGD with an averaged iterate", 0.05,
+          torch.optim.ASGD),
     Entry("lion", Lion, {}, "Lion: θ ← θ − η sign(β₁m + (1 − β₁)g), decoupled decay", 1e-4),
     Entry("lamb", Lamb, {}, "LAMB: Adam scaled per tensor by ‖θ‖/‖u‖, global clip 1.0",
           1e-2),
+    Entry("adamw_schedulefree", AdamWScheduleFree, {},
+          "schedule-free AdamW: Adam's step at y, evaluated at the average x", 2.5e-3, None),
+    Entry("sgd_schedulefree", SGDScheduleFree, {},
+          "schedule-free SGD: SGD's step at y, evaluated at the average x", 0.1, None),
 )}
 
 

@@ -2,7 +2,8 @@
 converted. Engines call it; none re-does it.
 
 * **Creation** (``prepare``): the moments a configuration needs (``View.config.state_keys``),
-  lazily as torch does, in the storage the group's ``state_dtype`` asks for (codecs.py),
+  lazily as torch does, at zero, at the rule's ``initial_values`` or as a copy of the param
+  (``Rule.copies_param``), in the storage the group's ``state_dtype`` asks for (codecs.py),
   on the param's device; a moment stored in another form is re-stored. torch's ``step``
   counter, where the rule keeps one: fp32 (fp64 under an fp64 default dtype, as
   torch.optim), on the CPU for CPU params and on the param's own device otherwise (where
@@ -77,10 +78,75 @@ def prepare(view: View, param: Tensor, state: State) -> bool:
         like = template(param, kept[key])
         if codecs.stored_form(state, key) is None:
             state.update(storage.create(like, key, initial.get(key, 0.0)))
+            if key in rule.copies_param:
+                _copy_param(state, key, storage, param)
             fresh = True
         elif not storage.holds(state, key):
             codecs.convert(state, key, storage, like)
     return fresh
+
+
+def _copy_param(state: State, key: str, storage: Storage, param: Tensor) -> None:
+    """A moment that starts as the param's value (schedule-free's z), in its storage."""
+    real = torch.view_as_real(param) if param.is_complex() else param
+    storage.encode_into(codecs.stored_parts(state, key, storage), real.detach())
+def prepare_scalars(view: View, param: Tensor, state: State) -> None:
+    """Create the step counter and the 0-d values the rule keeps beside it
+    (``Rule.scalar_state``: NAdam's ``mu_product``, ASGD's ``eta`` and ``mu``), placed and
+    typed as the counter is, at their initial values."""
+    rule = view.rule
+    if rule.counts_steps and "step" not in state:
+        state["step"] = new_step(param)
+    missing = [key for key in rule.scalar_state if key not in state]
+    if missing:
+        initial = rule.scalar_initial(view.floats())
+        for key in missing:
+            state[key] = new_step(param, initial[key])
+
+
+def scalar_runs(view: View, params: Sequence[Tensor], states: Sequence[State]
+                ) -> list[tuple[list[int], dict[str, Any], dict[str, Any]]]:
+    """A group whose rule keeps 0-d values per parameter (``Rule.scalar_state``), split
+    into runs of parameters at the same step with the same values (one run, unless a
+    parameter joined later or a checkpoint mixed them): for each run, its positions, the
+    numbers ``scalar_step`` derives for this step, and the values to store after it.
+    Under autograd or a torch.compile trace each parameter runs alone, its values read as
+    tensors (no sync, no graph break)."""
+    rule = view.rule
+    traced = view.differentiable or _compiling()
+    members: dict[Any, list[int]] = {}
+    for position, (param, stored) in enumerate(zip(params, states, strict=True)):
+        prepare_scalars(view, param, stored)
+        alone = traced or param.device.type == "meta"  # meta tensors hold no value to read
+        key = ("alone", position) if alone else (
+            float(step_number(view, stored, False)),
+            *(float(stored[k]) for k in rule.scalar_state))
+        members.setdefault(key, []).append(position)
+    runs = []
+    for key, positions in members.items():
+        stored = states[positions[0]]
+        as_tensors = key[0] == "alone"
+        # read as tensors, they are copies: the step's graph may hold them, and they are
+        # overwritten in place after it
+        values = {k: stored[k].clone() if as_tensors else stored[k] for k in rule.scalar_state}
+        step = step_number(view, stored, False)
+        if params[positions[0]].device.type == "meta":  # shapes only: stand-in values
+            values = {k: torch.ones((), dtype=v.dtype) for k, v in values.items()}
+            step = 1.0
+        hp = view.hp(view.numbers if as_tensors else view.floats())
+        numbers, kept = rule.scalar_step(hp, step, values)
+        runs.append((positions, numbers, kept))
+    return runs
+
+
+def store_scalars(states: Sequence[State], kept: Mapping[str, Any]) -> None:
+    """Write a run's new 0-d values (``scalar_runs``) into each of its states, in place."""
+    for stored in states:
+        for key, value in kept.items():
+            if isinstance(value, Tensor):
+                stored[key].copy_(value)
+            else:
+                stored[key].fill_(value)
 
 
 def step_number(view: View, state: State, fresh: bool) -> float | Tensor:
@@ -108,7 +174,7 @@ def restore(view: View, param: Tensor, saved: Mapping[str, Any]) -> State:
     configuration does not read are kept as saved (moved to the param's device)."""
     state: State = {}
     for name, value in saved.items():
-        if name == "step" and view.rule.counts_steps:
+        if (name == "step" and view.rule.counts_steps) or name in view.rule.scalar_state:
             state[name] = new_step(param, float(value))
         elif isinstance(value, Tensor):
             state[name] = value.to(param.device)

@@ -93,3 +93,45 @@ def view(rule: Rule, group: Mapping[str, Any]) -> View:
     keys = tuple(rule.state_keys({**dict(options), **as_floats(numbers)}))
     config = Config(rule, options, keys, group.get("state_dtype"))
     return View(config, numbers, bool(group.get("differentiable", False)))
+
+
+# run eagerly under torch.compile(optimizer.step): traced, a kept float written back into
+# the group after its int neighbour (the step count) turned symbolic was written back
+# stale (schedule-free's weight sum stuck at its third step's value). Eager, the values
+# are Python numbers the rest of the trace reads as constants.
+@torch._dynamo.disable
+def with_group_values(view: View, group: Mapping[str, Any]) -> View:
+    """``view`` with the values its rule keeps in ``group`` across steps
+    (rules.Rule.group_values: schedule-free's step count, weight sum, largest lr) advanced
+    by one step, before the update, and the numbers ``group_step`` derives from them, all
+    among its numbers. Nothing is written: ``kept_values`` says what to write back into
+    the group once the step has succeeded."""
+    rule = view.rule
+    if rule.group_step is None:
+        return view
+    kept = {name: group[name] for name in rule.group_values}
+    return view.with_numbers(rule.group_step(view.hp(), kept))
+
+
+def kept_values(view: View) -> dict[str, Any]:
+    """The values ``view``'s rule keeps per group, as ``with_group_values`` advanced them
+    (a tensor by value, so that the group and its checkpoints hold plain numbers)."""
+    return as_floats({name: view.numbers[name] for name in view.rule.group_values})
+
+
+def with_global_scalars(batches: list[tuple[View, list[Tensor], list[Tensor]]],
+                        defaults: Mapping[str, Any]
+                        ) -> list[tuple[View, list[Tensor], list[Tensor]]]:
+    """Each GLOBAL rule's reduction over every gradient of the optimizer it runs on
+    (LAMB's global gradient norm, clipped to the optimizer's ``max_grad_norm``, as timm
+    reads it from the defaults), computed once, before any update, into the numbers of
+    each group (``(view, params, grads)``) that runs it."""
+    reduced: dict[str, dict[str, Any]] = {}
+    for view, _, _ in batches:
+        rule = view.rule
+        if rule.global_scalars is not None and rule.name not in reduced:
+            grads = [g for v, _, gs in batches if v.rule is rule for g in gs]
+            reduced[rule.name] = rule.global_scalars(defaults, grads) if grads else {}
+    return [(view.with_numbers(reduced[view.rule.name]), params, grads)
+            if view.rule.name in reduced else (view, params, grads)
+            for view, params, grads in batches]

@@ -9,7 +9,8 @@ for what it is (the name users pass is the one torch users know it by):
 * ``"native"``: torch's own fused kernels where a configuration's equation is theirs
   (torch_fused.py); the reference engine for the rest.
 * ``"compiled"``: the rule through torch.compile's Inductor, one fused kernel per
-  configuration (inductor.py lays a group out, inductor_kernels.py compiles); the
+  configuration (inductor.py lays a group out, inductor_kernels.py compiles); a rule
+  that is not elementwise gets a compiled call per tensor (inductor_tensors.py); the
   reference engine for the tensors it cannot take.
 * ``"generated"``: the rule traced into C (ckernel/), one call per group over all its
   tensors, built by the system C compiler on first use and cached on disk
@@ -23,7 +24,11 @@ counters and tell a first step (plans.py); both read the rule through one expres
   configuration maps onto a fused kernel (CUDA); else compiled, for groups of at least
   ``AUTO_COMPILE_ELEMENTS`` elements or ``AUTO_COMPILE_TENSORS`` tensors, where the eager
   step costs milliseconds (bandwidth, or ~50 µs of dispatch per tensor) and the seconds of
-  compiling pay for themselves within a few thousand steps; else reference. Where
+  compiling pay for themselves within a few thousand steps; else reference. The same
+  thresholds hold for rules that are not elementwise (a compiled call per tensor): on
+  the char-transformer's 30 tensors (117k elements) that call took 0.7-0.8x the
+  reference engine's step, for 10-50 s of compiling cold, and neither came near timm's
+  foreach step (benchmarks/README.md). Where
   compiling is not possible (no C++ compiler for the CPU, no Triton for CUDA), auto warns
   once and uses the reference engine.
 

@@ -1,6 +1,7 @@
 """engine="compiled": the group's tensors laid out over Inductor's kernels.
 
-How a group is laid out (measured in benchmarks/):
+How an elementwise rule's group is laid out (measured in benchmarks/; any other rule's
+tensors get a compiled call each, inductor_tensors.py):
 
 * a tensor of at least ``BUCKET_MAX`` elements, or with 8-bit moments, gets a kernel call
   of its own on flat views of its param, gradient and state, made once (a call costs
@@ -29,7 +30,7 @@ import torch
 from torch import Tensor
 
 from optimlab import codecs, state
-from optimlab.engines import plans
+from optimlab.engines import inductor_tensors, plans
 from optimlab.engines.eager import update_dense
 from optimlab.engines.inductor_kernels import KernelSpec, Scalars, available, launcher, spec_for
 from optimlab.engines.plans import Members
@@ -281,13 +282,16 @@ class Plan(plans.Plan):
 
 def take(view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
          states: Sequence[State], cache: dict[str, Any]) -> list[int]:
-    """Step every tensor the compiled kernel can take; return the positions of the rest
-    (plans.take_with_plan)."""
+    """Step every tensor the compiled kernels can take; return the positions of the rest
+    (plans.take_with_plan). A rule that is not elementwise gets a call per tensor
+    (inductor_tensors.py)."""
+    if not view.rule.elementwise:
+        return inductor_tensors.take(view, params, grads, states, cache)
     return plans.take_with_plan(Plan.build, (), view, params, grads, states, cache)
 
 
 def declines(config: Config) -> str | None:
-    """Why this engine does not run ``config``'s rule, or None: it joins a group's tensors
-    end to end, so only an elementwise rule keeps its meaning."""
-    return plans.elementwise_only(config, "the compiled engine joins a group's tensors "
-                                  "end to end")
+    """Why this engine does not run ``config``'s rule: never, by its structure (an
+    elementwise rule's tensors are joined end to end, any other's stepped one by one);
+    a rule torch.compile cannot build is handed on when its kernel fails to compile."""
+    return None

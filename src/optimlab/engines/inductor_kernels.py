@@ -132,17 +132,20 @@ def _rule_step(spec: KernelSpec, split: Split | None, param: Tensor, grad: Tenso
 def compiled_kernel(spec: KernelSpec) -> Any:
     """The compiled kernel of ``spec``, built once per process (Inductor also caches the
     generated code on disk, so a second process compiles in about a second)."""
-    step = functools.partial(_rule_step, spec, spec.split)
+    return compile_apart(functools.partial(_rule_step, spec, spec.split),
+                         f"optimlab_{spec.rule.name}_kernel_{abs(hash(spec)) % 10**8}")
 
+
+def compile_apart(step: Any, name: str, dynamic: bool | None = None) -> Any:
+    """``step`` compiled whole (fullgraph) under a code object of its own, named ``name``:
+    Dynamo keeps its compiled graphs per code object and gives up after a few, so a code
+    object per spec keeps every configuration's kernel apart."""
     def kernel(*tensors: Tensor) -> None:
         step(*tensors)
 
-    # Dynamo keeps its compiled graphs per code object and gives up after a few; a code
-    # object of its own per spec keeps every configuration's kernel apart.
-    name = f"optimlab_{spec.rule.name}_kernel_{abs(hash(spec)) % 10**8}"
     code = kernel.__code__.replace(co_name=name, co_qualname=name)
     unique = types.FunctionType(code, kernel.__globals__, name, None, kernel.__closure__)
-    return torch.compile(unique, fullgraph=True, options=_inductor_options())
+    return torch.compile(unique, fullgraph=True, dynamic=dynamic, options=_inductor_options())
 
 
 def _inductor_options() -> dict[str, Any]:

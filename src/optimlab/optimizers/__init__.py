@@ -1,4 +1,5 @@
-"""SGD, Adagrad, RMSprop, Adam and AdamW: drop-in replacements for torch.optim's.
+"""SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, RAdam, Adamax, Adadelta, Rprop and ASGD:
+drop-in replacements for torch.optim's.
 
 Each accepts every keyword its torch.optim namesake accepts (torch 2.13), in the same
 positions, with the same meaning and default, plus the convention options of the seeds.
@@ -11,13 +12,22 @@ the accumulators start at) and its default numbers. Where a framework has no def
 ``foreach``, ``fused`` and ``capturable`` choose how torch.optim runs its step, never
 its math: optimlab accepts them, keeps them in the param groups (so checkpoints load both
 ways) and runs its own engine.
+
+``AdamWScheduleFree`` and ``SGDScheduleFree`` are drop-in for facebookresearch's
+``schedulefree`` package instead (its keywords, defaults, group keys and state names), with
+its ``train()`` and ``eval()``.
 """
 
 from optimlab.optimizers.adagrad import Adagrad
 from optimlab.optimizers.adam import Adam, AdamW
+from optimlab.optimizers.adamax import Adadelta, Adamax
 from optimlab.optimizers.lamb import Lamb
 from optimlab.optimizers.lion import Lion
+from optimlab.optimizers.nadam import NAdam, RAdam
 from optimlab.optimizers.rmsprop import RMSprop
+from optimlab.optimizers.rprop import ASGD, Rprop
+from optimlab.optimizers.schedulefree import AdamWScheduleFree, SGDScheduleFree
 from optimlab.optimizers.sgd import SGD
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Lamb", "Lion", "RMSprop"]
+__all__ = ["ASGD", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "AdamWScheduleFree",
+           "Adamax", "Lamb", "Lion", "NAdam", "RAdam", "RMSprop", "Rprop", "SGDScheduleFree"]

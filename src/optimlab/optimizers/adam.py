@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from optimlab.hyperparameters import FLAG, ArgumentError, Choice, Pair
-from optimlab.optimizer import Optimizer
+from optimlab.hyperparameters import FLAG, Choice, Pair
 from optimlab.optimizers.common import COMMON_SPECS, NONNEGATIVE, TORCH_RUN_OPTIONS, UNIT
+from optimlab.optimizers.decoupled import DECOUPLED, DecoupledFlag, decay_keywords
 from optimlab.rules import ADAM_EPS_PLACEMENTS, ADAM_RULE
 
 _ADAM_TORCH = {**TORCH_RUN_OPTIONS, "lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8,
                "weight_decay": 0.0, "amsgrad": False, "capturable": False,
                "decoupled_weight_decay": False, "bias_correction": True, "eps_root": 0.0,
                "eps_placement": "outside"}
-_DECOUPLED = {"weight_decay_form": "decoupled", "decoupled_weight_decay": True}
 
 
-class Adam(Optimizer):
+class Adam(DecoupledFlag):
     """Adam with bias correction — ``rules.adam``.
 
         m ← β₁ m + (1 − β₁) g ;  v ← β₂ v + (1 − β₂) g²
@@ -53,7 +51,7 @@ class Adam(Optimizer):
              "eps_root": NONNEGATIVE, "eps_placement": Choice(ADAM_EPS_PLACEMENTS)}
     presets = {"torch": _ADAM_TORCH,
                # keras.optimizers.Adam: α_t = η√(1 − β₂ᵗ)/(1 − β₁ᵗ), θ ← θ − α_t m / (√v + ε)
-               "keras": {**_ADAM_TORCH, "eps": 1e-7, "eps_placement": "hat", **_DECOUPLED},
+               "keras": {**_ADAM_TORCH, "eps": 1e-7, "eps_placement": "hat", **DECOUPLED},
                # optax.adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0): torch's equation
                "optax": _ADAM_TORCH}
 
@@ -67,11 +65,8 @@ class Adam(Optimizer):
                  eps_placement: str | None = None, weight_decay_form: str | None = None,
                  state_dtype: torch.dtype | None = None, preset: str = "torch",
                  engine: str = "auto", nonfinite: str = "ignore") -> None:
-        # whichever of torch's flag and our form is given decides the other, over the preset
-        if decoupled_weight_decay is None and weight_decay_form is not None:
-            decoupled_weight_decay = weight_decay_form != "l2"
-        elif decoupled_weight_decay is not None and weight_decay_form is None:
-            weight_decay_form = "decoupled" if decoupled_weight_decay else "l2"
+        decoupled_weight_decay, weight_decay_form = decay_keywords(decoupled_weight_decay,
+                                                                   weight_decay_form)
         given = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                      foreach=foreach, maximize=maximize, capturable=capturable,
                      differentiable=differentiable, fused=fused,
@@ -80,37 +75,6 @@ class Adam(Optimizer):
                      eps_placement=eps_placement, weight_decay_form=weight_decay_form,
                      state_dtype=state_dtype)
         super().__init__(params, given, preset=preset, engine=engine, nonfinite=nonfinite)
-
-    def check_relations(self, owner: str, group: Mapping[str, Any]) -> None:
-        if group["decoupled_weight_decay"] and group["weight_decay_form"] == "l2":
-            raise ArgumentError(f"{owner}: decoupled_weight_decay=True contradicts "
-                                "weight_decay_form='l2'; valid: weight_decay_form "
-                                "'decoupled' or 'independent'")
-
-    def normalize_group(self, group: dict[str, Any]) -> None:
-        """Keep torch's ``decoupled_weight_decay`` and our ``weight_decay_form`` saying the
-        same thing, whichever of them was written since the last step: torch.optim code
-        flips the flag (follow it), ours sets the form (the flag follows, so that our
-        checkpoints mean the same thing to torch.optim)."""
-        flag, form = bool(group["decoupled_weight_decay"]), group["weight_decay_form"]
-        seen = self.__dict__.setdefault("_decay_seen", {}).get(id(group))
-        if seen is not None and flag != seen[0] and form == seen[1]:
-            form = group["weight_decay_form"] = "decoupled" if flag else "l2"
-        group["decoupled_weight_decay"] = form != "l2"
-        self._decay_seen[id(group)] = (form != "l2", form)
-
-    def complete_group(self, group: dict[str, Any]) -> None:
-        """A group may say how to decay in torch's words (decoupled_weight_decay) or ours
-        (weight_decay_form); derive the one it lacks from the one it has."""
-        has_form, has_flag = "weight_decay_form" in group, "decoupled_weight_decay" in group
-        if has_form and not has_flag:
-            group["decoupled_weight_decay"] = group["weight_decay_form"] != "l2"
-        elif has_flag and not has_form:
-            ours = self.defaults["weight_decay_form"]
-            if (ours != "l2") != bool(group["decoupled_weight_decay"]):
-                ours = "decoupled" if group["decoupled_weight_decay"] else "l2"
-            group["weight_decay_form"] = ours
-        super().complete_group(group)
 
 
 class AdamW(Adam):
@@ -127,9 +91,9 @@ class AdamW(Adam):
     default; optax multiplies the decay by the lr, as torch does).
     """
 
-    presets = {"torch": {**Adam.presets["torch"], **_DECOUPLED, "weight_decay": 1e-2},
+    presets = {"torch": {**Adam.presets["torch"], **DECOUPLED, "weight_decay": 1e-2},
                "keras": {**Adam.presets["keras"], "weight_decay": 4e-3},
-               "optax": {**Adam.presets["optax"], **_DECOUPLED, "weight_decay": 1e-4}}
+               "optax": {**Adam.presets["optax"], **DECOUPLED, "weight_decay": 1e-4}}
 
     def __init__(self, params: Any, lr: float | Tensor | None = None,
                  betas: tuple[float | Tensor, float | Tensor] | None = None,

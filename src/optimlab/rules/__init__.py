@@ -18,10 +18,28 @@ eagerly over one tensor, over a flat buffer, or compiled into a fused kernel
 Every rule starts with the two transformations all optimizers share, ``direction`` (the
 ``maximize`` sign) and ``weight_decay`` (L2 in the gradient, or decoupled from it).
 ``base.py`` holds what rules share; each family has a module of its own (``classic.py``:
-the seeds' four; ``lion.py``, ``lamb.py``, ...), which defines its function and its
-``Rule``; a class imports its rule from its module.
+the seeds' four; ``nadam.py``, ``radam.py``, ``adamax.py``, ``adadelta.py``, ``rprop.py``,
+``asgd.py``: the rest of torch.optim's catalog; ``lion.py``, ``lamb.py``,
+``schedulefree.py``, ...), which defines its function and its ``Rule``; a class imports its
+rule from its module.
 """
 
+from optimlab.rules.adadelta import (
+    ADADELTA_RULE,
+    adadelta,
+)
+from optimlab.rules.adamax import (
+    ADAMAX_EPS_PLACEMENTS,
+    ADAMAX_RULE,
+    adamax,
+    adamax_scalars,
+)
+from optimlab.rules.asgd import (
+    ASGD_RULE,
+    asgd,
+    asgd_scalar_step,
+    asgd_scalars,
+)
 from optimlab.rules.base import (
     ADAM_EPS_PLACEMENTS,
     COMMON_NUMBERS,
@@ -55,40 +73,85 @@ from optimlab.rules.classic import (
     sgd,
     sgd_scalars,
 )
+from optimlab.rules.nadam import (
+    MOMENTUM_SCHEDULES,
+    NADAM_RULE,
+    nadam,
+    nadam_scalar_step,
+    nadam_scalars,
+)
+from optimlab.rules.radam import (
+    RADAM_EPS_PLACEMENTS,
+    RADAM_RULE,
+    radam,
+    radam_scalars,
+)
+from optimlab.rules.rprop import (
+    RPROP_RULE,
+    rprop,
+)
+from optimlab.rules.schedulefree import (
+    ADAMW_SCHEDULEFREE_RULE,
+    SGD_SCHEDULEFREE_RULE,
+    adamw_schedulefree,
+    schedulefree_group_step,
+    sgd_schedulefree,
+)
 
 __all__ = [
+    "ADADELTA_RULE",
     "ADAGRAD_RULE",
+    "ADAMAX_EPS_PLACEMENTS",
+    "ADAMAX_RULE",
+    "ADAMW_SCHEDULEFREE_RULE",
     "ADAM_EPS_PLACEMENTS",
     "ADAM_RULE",
+    "ASGD_RULE",
     "COMMON_NUMBERS",
     "COMMON_OPTIONS",
     "ELEMENTWISE",
     "EPS_PLACEMENTS",
     "GLOBAL",
-    "LAMB_DECAY_FORMS",
-    "LAMB_RULE",
-    "LION_RULE",
     "MATRIX",
     "MOMENTUM_FORMS",
+    "MOMENTUM_SCHEDULES",
+    "NADAM_RULE",
     "PER_TENSOR",
+    "RADAM_EPS_PLACEMENTS",
+    "RADAM_RULE",
     "RMSPROP_RULE",
+    "RPROP_RULE",
     "SGD_RULE",
+    "SGD_SCHEDULEFREE_RULE",
     "STRUCTURES",
     "WEIGHT_DECAY_FORMS",
     "Hyper",
     "Rule",
     "State",
     "_centered_variance",
+    "adadelta",
     "adagrad",
     "adagrad_scalars",
     "adam",
     "adam_scalars",
+    "adamax",
+    "adamax_scalars",
+    "adamw_schedulefree",
+    "asgd",
+    "asgd_scalar_step",
+    "asgd_scalars",
     "direction",
-    "lamb",
-    "lion",
+    "nadam",
+    "nadam_scalar_step",
+    "nadam_scalars",
     "no_scalars",
+    "radam",
+    "radam_scalars",
     "rmsprop",
+    "rprop",
+    "schedulefree_group_step",
     "sgd",
     "sgd_scalars",
+    "sgd_schedulefree",
     "weight_decay",
 ]

@@ -29,6 +29,9 @@ from torch import Tensor
 
 State = dict[str, Tensor]
 Hyper = Mapping[str, Any]
+#: (hp, t, the 0-d state values before the step) -> (numbers for this step, new values)
+ScalarStep = Callable[[Mapping[str, Any], Any, Mapping[str, Tensor]],
+                      tuple[dict[str, Any], dict[str, Tensor]]]
 
 WEIGHT_DECAY_FORMS = ("l2", "decoupled", "independent")
 EPS_PLACEMENTS = ("outside", "inside")
@@ -117,9 +120,24 @@ class Rule:
     key it keeps (a key left out is not kept for that param; like the param when None:
     Adafactor keeps ``row_var`` (…, R, 1) and ``col_var`` (…, 1, C) for a matrix and
     ``variance`` for a vector). ``group_values`` names numbers the rule keeps across
-    steps per param group (schedule-free's weight sum): they live in the group, so
-    checkpoints carry them; ``group_step(hp, t)`` returns their new values and the
-    per-step numbers derived from them, once per group and step.
+    steps per param group (schedule-free's step count, weight sum and largest lr): they
+    live in the group, so checkpoints carry them. ``group_step(hp, kept)`` is called once
+    per group and step, before any update, with the group's options and numbers and its
+    kept values as they stand; it returns their new values and any per-step numbers
+    derived from them (schedule-free's c_{t+1}). Everything it returns joins the numbers
+    ``update`` reads (name the derived ones in ``step_numbers``, so that compiled and
+    generated kernels take them as per-step scalars); the kept values are written back
+    into the group only once the step has succeeded. ``copies_param`` names state keys
+    that start as a copy of the param rather than at a constant (schedule-free's z).
+
+    ``scalar_state`` names 0-d tensors that torch.optim keeps in each parameter's state
+    beside ``step`` and that its math reads (NAdam's ``mu_product``, ASGD's ``eta`` and
+    ``mu``): they live in the state under torch's names, so checkpoints load both ways,
+    and start at ``scalar_initial(hp)``. Once per step, before any update,
+    ``scalar_step(hp, t, kept)`` takes their stored values and returns the numbers this
+    step reads (merged into the hp, as ``step_scalars`` then sees them) and their new
+    values, written into the state after the update. The update itself stays
+    elementwise: every engine runs it, with these as per-step numbers.
     """
 
     name: str
@@ -138,15 +156,25 @@ class Rule:
     state_shapes: Callable[[Hyper, torch.Size], dict[str, tuple[int, ...]]] | None = None
     global_scalars: Callable[[Hyper, Sequence[Tensor]], dict[str, Any]] | None = None
     group_values: tuple[str, ...] = ()
-    group_step: Callable[[Hyper, Any], dict[str, Any]] | None = None
+    group_step: Callable[[Hyper, Mapping[str, Any]], dict[str, Any]] | None = None
+    copies_param: tuple[str, ...] = ()
+    scalar_state: tuple[str, ...] = ()
+    scalar_initial: Callable[[Hyper], dict[str, float]] = lambda hp: {}
+    scalar_step: ScalarStep | None = None
 
     def __post_init__(self) -> None:
         if self.structure not in STRUCTURES:
             raise ValueError(f"Rule {self.name!r}: structure={self.structure!r}; valid: one "
                              f"of {STRUCTURES}")
+        if bool(self.scalar_state) != (self.scalar_step is not None):
+            raise ValueError(f"Rule {self.name!r}: a rule that keeps scalar_state, and only "
+                             "one, declares scalar_step")
         if (self.structure == GLOBAL) != (self.global_scalars is not None):
             raise ValueError(f"Rule {self.name!r}: a GLOBAL rule, and only one, declares "
                              "global_scalars")
+        if bool(self.group_values) != (self.group_step is not None):
+            raise ValueError(f"Rule {self.name!r}: a rule that keeps group_values, and only "
+                             "one, declares group_step")
 
     @property
     def elementwise(self) -> bool:

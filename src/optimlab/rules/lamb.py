@@ -54,16 +54,19 @@ def lamb(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Tensor, 
         torch.sqrt(exp_avg_sq) / hp["bias_correction2"] ** 0.5 + hp["eps"])
     if form == "update":
         update = update + lam * param
-    if lam != 0 or hp["always_adapt"]:
-        update = update * _trust_ratio(param, update, hp["trust_clip"])
+    # a selection, not a branch: compiled code receives λ as a 0-d tensor, whose value
+    # a traced graph cannot branch on (r = 1 when not adapting: u · 1 is u exactly)
+    adapts = (lam != 0) | hp["always_adapt"]
+    update = update * _trust_ratio(param, update, hp["trust_clip"], adapts)
     return param - hp["lr"] * update, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
 
 
-def _trust_ratio(param: Tensor, update: Tensor, clip: bool) -> Tensor:
-    """‖θ‖/‖u‖, 1 where either norm is 0 (a fresh zero-initialised bias, a zero update)."""
+def _trust_ratio(param: Tensor, update: Tensor, clip: bool, adapts: bool | Tensor) -> Tensor:
+    """‖θ‖/‖u‖ where ``adapts``; 1 where not, or where either norm is 0 (a fresh
+    zero-initialised bias, a zero update)."""
     weight_norm, update_norm = torch.linalg.vector_norm(param), torch.linalg.vector_norm(update)
-    ratio = torch.where((weight_norm > 0) & (update_norm > 0), weight_norm / update_norm,
-                        torch.ones_like(weight_norm))
+    ratio = torch.where(adapts & (weight_norm > 0) & (update_norm > 0),
+                        weight_norm / update_norm, torch.ones_like(weight_norm))
     return ratio.clamp(max=1.0) if clip else ratio
 
 
