@@ -29,7 +29,7 @@ import torch
 
 import optimlab
 from optimlab.lab import bench
-from optimlab.lab.bench_steps import FloorStep
+from optimlab.lab.bench.steps import FloorStep
 
 CLASSES = (("AdamWScheduleFree", 2), ("SGDScheduleFree", 1))  # (name, fp32 states)
 
