@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from optimlab.hyperparameters import Choice, Pair, Range
+from optimlab.hyperparameters import Choice, Optional_, Pair, Range
 from optimlab.lab.inputs.specs import (
     KEYWORD_CHOICES,
     NAMED,
@@ -22,6 +22,8 @@ CLASSES = {named.cls: name for name, named in NAMED.items() if not named.overrid
 def candidate_texts(cls: type, key: str) -> list[str]:
     """Texts for ``key`` derived from the class's own declarations, never a fixed list."""
     spec = cls.specs.get(key)
+    if isinstance(spec, Optional_):
+        return ["none", f"{spec.spec.low + 0.25 * min(1.0, spec.spec.high - spec.spec.low):g}"]
     if isinstance(spec, Range):
         return [f"{spec.low + 0.25 * min(1.0, spec.high - spec.low):g}"]
     if isinstance(spec, Pair):

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from optimlab import ArgumentError, Optimizer, engines, registry
-from optimlab.hyperparameters import Choice, Pair, Range
+from optimlab.hyperparameters import Choice, Optional_, Pair, Range
 from optimlab.nonfinite import POLICIES as NONFINITE_POLICIES
 from optimlab.schedules import SCHEDULES
 
@@ -159,6 +159,8 @@ def valid_keys(cls: type[Optimizer]) -> dict[str, inspect.Parameter]:
 def describe_key(cls: type[Optimizer], key: str) -> str:
     """``key`` and the values it takes, for ``optimlab optimizers`` and error messages."""
     spec = cls.specs.get(key)
+    if isinstance(spec, Optional_):
+        return f"{spec.spec.describe(key)}, or none"
     if isinstance(spec, Range):
         return spec.describe(key)
     if isinstance(spec, Pair):
@@ -215,6 +217,8 @@ def _guess(default: Any, text: str) -> Any:
 def convert(cls: type[Optimizer], key: str, text: str) -> Any:
     """The value of ``key=text`` for ``cls``; ValueError with the reason if unreadable."""
     spec = cls.specs.get(key)
+    if isinstance(spec, Optional_):
+        return None if text.lower() in ("none", "off") else _number(text)
     if isinstance(spec, Range):
         return _number(text)
     if isinstance(spec, Pair):

@@ -112,8 +112,15 @@ class Task:
         return self.missing() if self.missing else None
 
     def default_lr(self, name: str | None) -> float | None:
-        """The task's lr for an optimizer name (None: the class's own default)."""
-        return self.lrs.get(name) if name else None
+        """The task's lr for an optimizer name, else the registry's starting lr for it
+        (torch's own defaults, 1e-4 for Lion, learn little in a few hundred steps); None
+        (the class's own default) for a name the registry does not know."""
+        if not name:
+            return None
+        if name in self.lrs:
+            return self.lrs[name]
+        entry = registry.OPTIMIZERS.get(name)
+        return entry.default_lr if entry is not None else None
 
     def chance_level(self) -> float | None:
         """The headline metric of a model that ignores its inputs: the most common class's
