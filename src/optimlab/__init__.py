@@ -12,10 +12,11 @@ from optimlab.clipping import clip_grad_norm
 from optimlab.grouping import param_groups, param_groups_summary
 from optimlab.hyperparameters import ArgumentError
 from optimlab.optimizer import Optimizer
-from optimlab.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+from optimlab.optimizers import SGD, Adafactor, Adagrad, Adam, AdamW, Muon, RMSprop
 from optimlab.recipes import recipe
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "ArgumentError", "Optimizer", "RMSprop",
+__all__ = ["SGD", "Adafactor", "Adagrad", "Adam", "AdamW", "ArgumentError", "Muon",
+           "Optimizer", "RMSprop",
            "clip_grad_norm", "param_groups", "param_groups_summary", "porting", "recipe",
            "registry", "schedules"]
 __version__ = "0.1.0"

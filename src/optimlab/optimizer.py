@@ -95,11 +95,11 @@ class Optimizer(torch.optim.Optimizer):
         """Whose rule, specs and defaults ``group`` follows: this optimizer's, or those of
         the companion it names (``group["rule"]``), as a bare instance of that class."""
         name = group.get("rule")
-        if not self.companions or name is None or name == self.defaults.get("rule"):
+        if not self.companions or name is None or name == self.rule.name:
             return self
         if name not in self.companions:
             raise ArgumentError(f"{type(self).__name__}: rule={name!r} in a param group; "
-                                f"valid: one of {[self.defaults.get('rule'), *self.companions]}")
+                                f"valid: one of {[self.rule.name, *self.companions]}")
         kinds = self.__dict__.setdefault("_kinds", {})
         if name not in kinds:
             cls = self.companions[name]

@@ -86,6 +86,8 @@ def update_one(view: View, numbers: Mapping[str, Any], param: Tensor, grad: Tens
     """One step of one parameter (``numbers``: the group's numbers, as floats or tensors)."""
     fresh = state.prepare(view, param, stored)
     hp = view.step_hp(state.step_number(view, stored, fresh), numbers)
+    if view.rule.tensor_scalars is not None:  # read from the param as stored, not its copy
+        hp.update(view.rule.tensor_scalars(hp, param))
     storages = state.storages(view, param)
     rule = view.rule
     if grad.is_sparse and rule.row_local(hp) and all(s.block == 1 for s in storages.values()):

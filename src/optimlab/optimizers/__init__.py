@@ -1,4 +1,5 @@
-"""SGD, Adagrad, RMSprop, Adam and AdamW: drop-in replacements for torch.optim's.
+"""SGD, Adagrad, RMSprop, Adam, AdamW, Adafactor and Muon: drop-in replacements for
+torch.optim's.
 
 Each accepts every keyword its torch.optim namesake accepts (torch 2.13), in the same
 positions, with the same meaning and default, plus the convention options of the seeds.
@@ -13,9 +14,11 @@ its math: optimlab accepts them, keeps them in the param groups (so checkpoints 
 ways) and runs its own engine.
 """
 
+from optimlab.optimizers.adafactor import Adafactor
 from optimlab.optimizers.adagrad import Adagrad
 from optimlab.optimizers.adam import Adam, AdamW
+from optimlab.optimizers.muon import Muon
 from optimlab.optimizers.rmsprop import RMSprop
 from optimlab.optimizers.sgd import SGD
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "RMSprop"]
+__all__ = ["SGD", "Adafactor", "Adagrad", "Adam", "AdamW", "Muon", "RMSprop"]

@@ -18,9 +18,11 @@ eagerly over one tensor, over a flat buffer, or compiled into a fused kernel
 Every rule starts with the two transformations all optimizers share, ``direction`` (the
 ``maximize`` sign) and ``weight_decay`` (L2 in the gradient, or decoupled from it).
 ``base.py`` holds what rules share; each family has a module of its own (``classic.py``:
-the seeds' four), which defines its function and its ``Rule``.
+the seeds' four; ``adafactor.py``: per-tensor, factored; ``muon.py``: matrix), which
+defines its function and its ``Rule``.
 """
 
+from optimlab.rules.adafactor import ADAFACTOR_RULE, adafactor, adafactor_scalars
 from optimlab.rules.base import (
     ADAM_EPS_PLACEMENTS,
     COMMON_NUMBERS,
@@ -54,10 +56,12 @@ from optimlab.rules.classic import (
     sgd,
     sgd_scalars,
 )
+from optimlab.rules.muon import MUON_RULE, muon, newton_schulz
 
-__all__ = ["ADAGRAD_RULE", "ADAM_EPS_PLACEMENTS", "ADAM_RULE", "COMMON_NUMBERS",
+__all__ = ["ADAFACTOR_RULE", "ADAGRAD_RULE", "ADAM_EPS_PLACEMENTS", "ADAM_RULE", "COMMON_NUMBERS",
            "COMMON_OPTIONS", "ELEMENTWISE", "EPS_PLACEMENTS", "GLOBAL", "MATRIX",
-           "MOMENTUM_FORMS", "PER_TENSOR", "RMSPROP_RULE", "SGD_RULE", "STRUCTURES",
-           "WEIGHT_DECAY_FORMS", "Hyper", "Rule", "State", "_centered_variance", "adagrad",
-           "adagrad_scalars", "adam", "adam_scalars", "direction", "no_scalars", "rmsprop",
-           "sgd", "sgd_scalars", "weight_decay"]
+           "MOMENTUM_FORMS", "MUON_RULE", "PER_TENSOR", "RMSPROP_RULE", "SGD_RULE", "STRUCTURES",
+           "WEIGHT_DECAY_FORMS", "Hyper", "Rule", "State", "_centered_variance", "adafactor",
+           "adafactor_scalars", "adagrad",
+           "adagrad_scalars", "adam", "adam_scalars", "direction", "muon", "newton_schulz",
+           "no_scalars", "rmsprop", "sgd", "sgd_scalars", "weight_decay"]

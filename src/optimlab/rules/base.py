@@ -120,6 +120,10 @@ class Rule:
     steps per param group (schedule-free's weight sum): they live in the group, so
     checkpoints carry them; ``group_step(hp, t)`` returns their new values and the
     per-step numbers derived from them, once per group and step.
+    ``tensor_scalars(hp, param)`` derives numbers from the param as it is stored, before
+    the engine hands the rule a copy in its math dtype (Adafactor's ε₁ = the machine
+    epsilon of the param's own dtype, as torch takes it); a rule that declares it is not
+    elementwise.
     """
 
     name: str
@@ -139,6 +143,7 @@ class Rule:
     global_scalars: Callable[[Hyper, Sequence[Tensor]], dict[str, Any]] | None = None
     group_values: tuple[str, ...] = ()
     group_step: Callable[[Hyper, Any], dict[str, Any]] | None = None
+    tensor_scalars: Callable[[Hyper, Tensor], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.structure not in STRUCTURES:
@@ -151,7 +156,8 @@ class Rule:
     @property
     def elementwise(self) -> bool:
         """Whether an element's update reads only that element (see ``structure``)."""
-        return self.structure == ELEMENTWISE and self.state_shapes is None
+        return (self.structure == ELEMENTWISE and self.state_shapes is None
+                and self.tensor_scalars is None)
 
     def shapes(self, hp: Hyper, keys: Sequence[str], shape: torch.Size
                ) -> dict[str, tuple[int, ...]]:
