@@ -5,16 +5,21 @@ the registry. (test_torch_parity.py covers more shapes, groups and fp32.)"""
 from __future__ import annotations
 
 import pytest
-import torch
 from cases import TORCH_CASES, Case
 from conformance import assert_conforms, make_problem, run_torch_style
 
+from optimlab.registry import torch_twin
+from optimlab.rules import MATRIX
 
-@pytest.mark.parametrize("case", TORCH_CASES, ids=lambda c: c.id)
+
+# the problem trains a bias beside its matrix, which a matrix rule (Muon) does not take:
+# Muon under a schedule is in tests/test_factored.py
+@pytest.mark.parametrize("case", [c for c in TORCH_CASES if c.cls.rule.structure != MATRIX],
+                         ids=lambda c: c.id)
 def test_preset_torch_follows_torch_optim_under_a_schedule(case: Case, seed: int) -> None:
     peak = {"SGD": 0.05, "Adagrad": 0.1}.get(case.name, 0.01)
     problem = make_problem(seed, peak_lr=peak)
     theirs = run_torch_style(problem,
-                             lambda params: getattr(torch.optim, case.name)(params, **case.kwargs))
+                             lambda params: torch_twin(case.cls)(params, **case.kwargs))
     assert_conforms(problem, case.name, {**case.kwargs, "preset": "torch"}, theirs,
                     torch_differs=False)

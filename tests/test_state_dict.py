@@ -12,6 +12,7 @@ import torch
 from cases import BIG_SHAPE, TORCH_CASES, Case, with_state_dtypes
 
 import optimlab
+from optimlab.registry import torch_twin
 
 SHAPES = [(3,), (4, 2), ()]
 
@@ -61,6 +62,7 @@ def test_optimlab_to_optimlab_is_exact(case: Case, state_dtype, engine, gen) -> 
         return case.build(params, engine=engine, state_dtype=state_dtype)
 
     shapes = SHAPES if state_dtype is None else [*SHAPES, BIG_SHAPE]
+    shapes = [case.shape(s) for s in shapes]
     resumed, straight, first, second = _resumed(build, build, gen, shapes=shapes)
     for p, q in zip(resumed, straight, strict=True):
         assert torch.equal(p, q)
@@ -90,9 +92,10 @@ def test_a_loaded_state_is_stored_as_asked_before_any_step(case: Case, state_dty
 @pytest.mark.parametrize("case", TORCH_CASES, ids=lambda c: c.id)
 def test_torch_to_optimlab(case: Case, gen) -> None:
     def torch_optimizer(params):
-        return getattr(torch.optim, case.name)(params, **case.kwargs)
+        return torch_twin(case.cls)(params, **case.kwargs)
 
-    resumed, straight, _, second = _resumed(torch_optimizer, case.build, gen)
+    resumed, straight, _, second = _resumed(torch_optimizer, case.build, gen,
+                                            shapes=[case.shape(s) for s in SHAPES])
     for p, q in zip(resumed, straight, strict=True):
         torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-12)
     assert isinstance(second, optimlab.Optimizer)
@@ -101,9 +104,10 @@ def test_torch_to_optimlab(case: Case, gen) -> None:
 @pytest.mark.parametrize("case", TORCH_CASES, ids=lambda c: c.id)
 def test_optimlab_to_torch(case: Case, gen) -> None:
     def torch_optimizer(params):
-        return getattr(torch.optim, case.name)(params, **case.kwargs)
+        return torch_twin(case.cls)(params, **case.kwargs)
 
-    resumed, straight, _, _ = _resumed(case.build, torch_optimizer, gen)
+    resumed, straight, _, _ = _resumed(case.build, torch_optimizer, gen,
+                                       shapes=[case.shape(s) for s in SHAPES])
     for p, q in zip(resumed, straight, strict=True):
         torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-12)
 

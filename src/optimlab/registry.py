@@ -8,7 +8,7 @@ The recipe (``recipe(optimizer="momentum")``), the lab (``optimlab compare --opt
     >>> registry.get("momentum").build([torch.zeros(3, requires_grad=True)]).defaults["momentum"]
     0.9
     >>> [c.__name__ for c in registry.classes()]
-    ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW']
+    ['SGD', 'Adagrad', 'RMSprop', 'Adam', 'AdamW', 'Adafactor', 'Muon']
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 
 from optimlab.hyperparameters import ArgumentError
 from optimlab.optimizer import Optimizer
-from optimlab.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+from optimlab.optimizers import SGD, Adafactor, Adagrad, Adam, AdamW, Muon, RMSprop
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,12 @@ OPTIMIZERS: dict[str, Entry] = {entry.name: entry for entry in (
           torch.optim.Adam),
     Entry("adamw", AdamW, {}, "AdamW: Adam with decoupled weight decay 0.01", 1e-3,
           torch.optim.AdamW),
+    Entry("adafactor", Adafactor, {},
+          "Adafactor: factored second moment, step relative to RMS(θ)", 1e-2,
+          torch.optim.Adafactor),
+    Entry("muon", Muon, {},
+          "Muon: momentum orthogonalised by Newton–Schulz (2-D params; AdamW groups beside)",
+          0.02, torch.optim.Muon),
 )}
 
 

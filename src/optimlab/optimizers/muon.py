@@ -14,14 +14,14 @@ from optimlab.optimizer import Optimizer
 from optimlab.optimizers.adafactor import refuse_complex
 from optimlab.optimizers.adam import AdamW
 from optimlab.optimizers.common import COMMON_SPECS, NONNEGATIVE, TORCH_RUN_OPTIONS
-from optimlab.rules.muon import ADJUST_LR_FNS, MUON_RULE, NEWTON_SCHULZ_FORMS
+from optimlab.rules.muon import ADJUST_LR_FNS, MUON_RULE, NEWTON_SCHULZ_FORMS, NS_DTYPES
 
 #: torch.optim's and Keller Jordan's Newton–Schulz coefficients (a, b, c)
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 _MUON_TORCH = {**TORCH_RUN_OPTIONS, "lr": 1e-3, "weight_decay": 0.1, "momentum": 0.95,
                "nesterov": True, "ns_coefficients": NS_COEFFICIENTS, "eps": 1e-7,
                "ns_steps": 5, "adjust_lr_fn": None, "weight_decay_form": "decoupled",
-               "newton_schulz": "torch", "rule": "muon"}
+               "newton_schulz": "torch", "ns_dtype": torch.bfloat16, "rule": "muon"}
 
 
 class Muon(Optimizer):
@@ -41,9 +41,12 @@ class Muon(Optimizer):
         newton_schulz: ``"torch"`` (default: X₀ = U/max(‖U‖, ε), fused multiply-adds) or
             ``"keller"`` (X₀ = U/(‖U‖ + ε), each product rounded to bf16, r·O rounded to
             bf16: github.com/KellerJordan/Muon's ``muon_update``).
+        ns_dtype: the dtype Newton–Schulz runs in: ``torch.bfloat16`` (default, torch's
+            and Keller's), ``torch.float32`` or ``torch.float64`` (the exact equation,
+            which the fp64 reference tests check).
         preset: ``"torch"`` (default) or ``"keller"`` (his Muon's defaults: lr=0.02,
             weight_decay=0, momentum=0.95, nesterov, 5 steps, his Newton–Schulz).
-        rule: a group's rule, ``"muon"`` (default) or ``"adamw"``.
+        A param group's ``rule`` key (not a keyword): ``"muon"`` (default) or ``"adamw"``.
         maximize, weight_decay_form (default ``"decoupled"``, torch's θ(1 − ηλ)),
         state_dtype, differentiable, engine, nonfinite: as for SGD.
 
@@ -56,7 +59,8 @@ class Muon(Optimizer):
     specs = {**COMMON_SPECS, "momentum": NONNEGATIVE, "nesterov": FLAG,
              "ns_coefficients": Numbers(3, Range(-math.inf)), "eps": NONNEGATIVE,
              "ns_steps": Whole(0.0, 100.0), "adjust_lr_fn": Choice(ADJUST_LR_FNS),
-             "newton_schulz": Choice(NEWTON_SCHULZ_FORMS), "rule": Choice(("muon", "adamw"))}
+             "newton_schulz": Choice(NEWTON_SCHULZ_FORMS), "ns_dtype": Choice(NS_DTYPES),
+             "rule": Choice(("muon", "adamw"))}
     presets = {"torch": _MUON_TORCH,
                # KellerJordan/Muon muon.py: Muon(lr=0.02, weight_decay=0, momentum=0.95),
                # muon_update(nesterov=True, ns_steps=5), zeropower_via_newtonschulz5
@@ -71,14 +75,16 @@ class Muon(Optimizer):
                  eps: float | None = None, ns_steps: int | None = None,
                  adjust_lr_fn: str | None = None, *, maximize: bool = False,
                  differentiable: bool = False, newton_schulz: str | None = None,
+                 ns_dtype: torch.dtype | None = None,
                  weight_decay_form: str | None = None, state_dtype: torch.dtype | None = None,
-                 rule: str | None = None, preset: str = "torch", engine: str = "auto",
+                 preset: str = "torch", engine: str = "auto",
                  nonfinite: str = "ignore") -> None:
         given = dict(lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
                      ns_coefficients=ns_coefficients, eps=eps, ns_steps=ns_steps,
                      adjust_lr_fn=adjust_lr_fn, maximize=maximize,
                      differentiable=differentiable, newton_schulz=newton_schulz,
-                     weight_decay_form=weight_decay_form, state_dtype=state_dtype, rule=rule)
+                     ns_dtype=ns_dtype,
+                     weight_decay_form=weight_decay_form, state_dtype=state_dtype)
         super().__init__(params, given, preset=preset, engine=engine, nonfinite=nonfinite)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:

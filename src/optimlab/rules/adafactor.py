@@ -27,6 +27,12 @@ def _rms(tensor: Tensor) -> Tensor:
     return torch.linalg.vector_norm(tensor) / math.sqrt(tensor.numel())
 
 
+def _at_least(floor: Any, value: Tensor) -> Tensor:
+    """max(floor, value) as Python's ``max`` gives it in torch's Adafactor: the floor where
+    the value is NaN (a NaN gradient then spoils only its own elements, as in torch)."""
+    return torch.where(value > floor, value, floor)
+
+
 def _mean_square(grad: Tensor, dim: int) -> Tensor:
     """mean(g², dim), kept as a dimension of 1 (as ‖g‖²/n along ``dim``, torch's order of
     operations, which never forms g² in full)."""
@@ -60,7 +66,7 @@ def adafactor(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Ten
     g = direction(grad, hp)
     scale = hp["rho"]
     if hp["scale_parameter"]:
-        scale = torch.clamp(_rms(param), min=hp["eps2"]) * scale
+        scale = _at_least(hp["eps2"], _rms(param)) * scale
     param, g = weight_decay(param, g, hp)
     weight, eps1 = hp["one_minus_beta2"], hp["eps1_now"]
     if "row_var" in state:
@@ -72,7 +78,7 @@ def adafactor(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Ten
         estimate = torch.lerp(state["variance"], g * g, weight)
         new_state = {"variance": estimate}
     update = estimate.clamp(min=eps1 * eps1).rsqrt() * g
-    update = update / torch.clamp(_rms(update) / hp["d"], min=1.0)
+    update = update / _at_least(1.0, _rms(update) / hp["d"])
     if "exp_avg" in state:
         update = hp["beta1"] * state["exp_avg"] + (1 - hp["beta1"]) * update
         new_state["exp_avg"] = update

@@ -21,12 +21,14 @@ from optimlab.rules.base import (
 )
 
 NEWTON_SCHULZ_FORMS = ("torch", "keller")
+NS_DTYPES = (torch.bfloat16, torch.float32, torch.float64)
 ADJUST_LR_FNS = (None, "original", "match_rms_adamw")
 
 
 def newton_schulz(update: Tensor, hp: Hyper) -> Tensor:
     """The k-step quintic Newton–Schulz iteration towards the orthogonal factor of U, in
-    bf16 (as torch and Keller Jordan run it), on the wide orientation of U:
+    ``ns_dtype`` (bf16 as torch and Keller Jordan run it; fp32; fp64, which the fp64
+    reference tests take), on the wide orientation of U:
 
         X₀ = U / max(‖U‖_F, ε)     (``newton_schulz="torch"``)
         X₀ = U / (‖U‖_F + ε)       (``"keller"``: his zeropower_via_newtonschulz5)
@@ -37,7 +39,7 @@ def newton_schulz(update: Tensor, hp: Hyper) -> Tensor:
     """
     a, b, c = hp["ns_a"], hp["ns_b"], hp["ns_c"]
     tall = update.size(0) > update.size(1)
-    x = update.bfloat16()
+    x = update.to(hp["ns_dtype"])
     x = x.T if tall else x
     keller = hp["newton_schulz"] == "keller"
     x = x / (x.norm() + hp["eps"]) if keller else x / x.norm().clamp(min=hp["eps"])
@@ -65,7 +67,7 @@ def muon(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Tensor, 
 
         B ← μ B + (1 − μ) g                         (torch's and Keller's lerp)
         U = (1 − μ) g + μ B  (nesterov)   or   U = B
-        O = NS_k(U)                                  (``newton_schulz``, in bf16)
+        O = NS_k(U)                                  (``newton_schulz``, in ``ns_dtype``)
         θ ← θ·(1 − ηλ) − η·r(A, B)·O                 (r: ``lr_ratio`` of θ's shape)
 
     ``newton_schulz="keller"`` also rounds r·O to bf16 before the step, as his
@@ -75,6 +77,8 @@ def muon(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Tensor, 
     Symbols: θ=param (2-D), g=grad, B=state["momentum_buffer"], μ=momentum, η=lr,
     λ=weight_decay, (a, b, c)=ns_coefficients, k=ns_steps, ε=eps.
     """
+    if param.numel() == 0:  # no shape ratio to take (torch divides by zero there)
+        return param, state
     g = direction(grad, hp)
     param, g = weight_decay(param, g, hp)
     mu = hp["momentum"]
@@ -93,7 +97,8 @@ MUON_RULE = Rule(
     "muon",
     muon,
     numbers=(*COMMON_NUMBERS, "momentum", "ns_a", "ns_b", "ns_c", "eps"),
-    options=(*COMMON_OPTIONS, "nesterov", "ns_steps", "adjust_lr_fn", "newton_schulz"),
+    options=(*COMMON_OPTIONS, "nesterov", "ns_steps", "adjust_lr_fn", "newton_schulz",
+             "ns_dtype"),
     step_scalars=no_scalars,
     step_numbers=(),
     state_keys=lambda hp: ("momentum_buffer",),
