@@ -96,7 +96,8 @@ class Muon(Optimizer):
                 "rule", self.defaults["rule"]) == "muon":
             params = param_group.get("params")
             tensors = [params] if isinstance(params, Tensor) else params
-            for p in tensors if isinstance(tensors, (list, tuple)) else ():
+            for item in tensors if isinstance(tensors, (list, tuple)) else ():
+                p = item[1] if isinstance(item, tuple) and len(item) == 2 else item  # named
                 if isinstance(p, Tensor) and p.ndim != 2:
                     raise ArgumentError(
                         "Muon only supports 2D parameters whereas we found a parameter with "
