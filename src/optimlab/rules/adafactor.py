@@ -30,7 +30,16 @@ def _rms(tensor: Tensor) -> Tensor:
 def _at_least(floor: Any, value: Tensor) -> Tensor:
     """max(floor, value) as Python's ``max`` gives it in torch's Adafactor: the floor where
     the value is NaN (a NaN gradient then spoils only its own elements, as in torch)."""
-    return torch.where(value > floor, value, floor)
+    return value.nan_to_num(nan=floor, posinf=math.inf).clamp(min=floor)
+
+
+def _decayed(param: Tensor, grad: Tensor, hp: Hyper) -> tuple[Tensor, Tensor]:
+    """``weight_decay``, skipped (as torch skips it) when λ is the number 0: a pass over
+    θ saved on a rule that runs tensor by tensor."""
+    lam = hp["weight_decay"]
+    if not isinstance(lam, Tensor) and lam == 0:
+        return param, grad
+    return weight_decay(param, grad, hp)
 
 
 def _mean_square(grad: Tensor, dim: int) -> Tensor:
@@ -67,22 +76,30 @@ def adafactor(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Ten
     scale = hp["rho"]
     if hp["scale_parameter"]:
         scale = _at_least(hp["eps2"], _rms(param)) * scale
-    param, g = weight_decay(param, g, hp)
+    param, g = _decayed(param, g, hp)
     weight, eps1 = hp["one_minus_beta2"], hp["eps1_now"]
     if "row_var" in state:
         row_var = torch.lerp(state["row_var"], _mean_square(g, -1), weight)
         col_var = torch.lerp(state["col_var"], _mean_square(g, -2), weight)
         new_state = {"row_var": row_var, "col_var": col_var}
-        estimate = (row_var @ col_var) / row_var.mean(dim=-2, keepdim=True).clamp(min=eps1)
+        # R / max(mean(R), ε₁) first: an (…, R, 1) division, and one full-size product
+        estimate = (row_var / row_var.mean(dim=-2, keepdim=True).clamp(min=eps1)) @ col_var
+        # the product is the rule's own: clamped and rooted in place, no more copies of it
+        inverse_root = estimate.clamp_(min=eps1 * eps1).rsqrt_()
     else:
-        estimate = torch.lerp(state["variance"], g * g, weight)
-        new_state = {"variance": estimate}
-    update = estimate.clamp(min=eps1 * eps1).rsqrt() * g
-    update = update / _at_least(1.0, _rms(update) / hp["d"])
+        variance = torch.lerp(state["variance"], g * g, weight)
+        new_state = {"variance": variance}
+        inverse_root = variance.clamp(min=eps1 * eps1).rsqrt()
+    update = inverse_root * g
+    clip = _at_least(1.0, _rms(update) / hp["d"])
     if "exp_avg" in state:
-        update = hp["beta1"] * state["exp_avg"] + (1 - hp["beta1"]) * update
+        update = hp["beta1"] * state["exp_avg"] + (1 - hp["beta1"]) * (update / clip)
         new_state["exp_avg"] = update
-    return param - scale * update, new_state
+    else:  # Û = U / clip, folded into the step size as torch folds it: α/clip, one pass
+        scale = scale / clip
+    if isinstance(scale, Tensor):  # θ − α·Û in one pass (α a 0-d tensor, or a number)
+        return torch.addcmul(param, update, scale, value=-1), new_state
+    return torch.add(param, update, alpha=-scale), new_state
 
 
 def adafactor_scalars(hp: Hyper, step: Any) -> dict[str, Any]:
