@@ -29,6 +29,7 @@ class Variant:
     algorithm: str
     main: bool = True  # in the default set
     peer: bool = False  # a torch.optim step: the fastest of an algorithm's is its baseline
+    slow: bool = False  # seconds per step on the CPU: only when named (--variants), not --all
 
 
 def describe_traffic(traffic: Traffic) -> str:
@@ -128,12 +129,13 @@ VARIANTS = [
 # grad; the 1-state floor is an upper bound of its traffic); Muon steps the 2-D params
 # only, in both (its Newton–Schulz matmuls, not memory traffic, set its time)
 VARIANTS += [
-    *_peers("Adafactor", "Adafactor", "adafactor", 1, False, ("foreach",), lr=1e-2),
+    *_peers("Adafactor", "Adafactor", "adafactor", 1, False, ("for-loop", "foreach"),
+            lr=1e-2),
     Variant("optimlab Adafactor auto (reference)", _ours("Adafactor", lr=1e-2), (1, None),
             "adafactor"),
     Variant("torch Muon (2-D params)", _matrices(_torch("Muon", lr=0.02)), (1, None), "muon",
-            peer=True),
+            main=False, peer=True, slow=True),
     Variant("optimlab Muon auto (reference; 2-D params)", _matrices(_ours("Muon", lr=0.02)),
-            (1, None), "muon"),
+            (1, None), "muon", main=False, slow=True),
 ]
 BASELINE = "torch AdamW fused"
