@@ -246,3 +246,11 @@ def test_recipe_muon_trains_a_transformer_and_resumes_exactly_from_a_checkpoint(
     _train(resumed, optimizer, scheduler, data, 20)
     for (name, p), q in zip(resumed.named_parameters(), straight.parameters(), strict=True):
         assert torch.equal(p, q), name
+
+
+def test_the_lab_takes_muon_as_a_spec() -> None:
+    """The lab probes a spec on a param every rule takes (a 1×1 matrix) and trains it
+    through the recipe: Muon for the matrices, AdamW for the rest."""
+    from optimlab.lab.specs import parse_spec
+
+    assert parse_spec("muon:lr=0.01").resolved()["lr"] == 0.01

@@ -135,7 +135,8 @@ class OptimizerSpec:
         """What the class makes of the spec (its presets and defaults included): every
         hyperparameter but torch's execution flags, then the preset, engine and
         non-finite policy of an optimlab optimizer."""
-        probe = self.build([torch.nn.Parameter(torch.ones(1))], default_lr)
+        # a 1×1 matrix: a param every rule takes (a matrix rule such as Muon's: 2-D only)
+        probe = self.build([torch.nn.Parameter(torch.ones(1, 1))], default_lr)
         resolved = {k: v for k, v in probe.defaults.items() if k not in TORCH_FLAGS}
         for extra in ("preset", "engine", "nonfinite"):
             if hasattr(probe, extra):
@@ -290,7 +291,7 @@ def parse_spec(text: str) -> OptimizerSpec:
 
 def check(spec: OptimizerSpec, text: str | None = None) -> None:
     """Build ``spec`` on a probe tensor so the class's own checks run now."""
-    probe = torch.nn.Parameter(torch.ones(1))
+    probe = torch.nn.Parameter(torch.ones(1, 1))  # taken by every rule, matrix rules too
     # optimlab's classes raise ArgumentError; another class's refusal is as good a reason
     refused = ArgumentError if spec.optimizer_class is None else (ValueError, TypeError)
     try:
