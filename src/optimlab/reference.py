@@ -55,8 +55,11 @@ def update_dense(rule: Rule, hp: Mapping[str, Any], param: Tensor, grad: Tensor,
         moments[key] = storage.decode(parts, dtype)
         if private:
             moments[key] = moments[key].clone()
-    new_param, new_moments = rule.update(_math(param, dtype, private),
-                                         _math(grad, dtype, False), moments, hp)
+    theta, g = _math(param, dtype, private), _math(grad, dtype, False)
+    if not rule.elementwise:  # a reduction's rounding follows the memory order: fix it
+        theta, g = theta.contiguous(), g.contiguous()
+        moments = {key: value.contiguous() for key, value in moments.items()}
+    new_param, new_moments = rule.update(theta, g, moments, hp)
     _math_view(param).copy_(new_param)
     for key, storage in storages.items():
         storage.encode_into(codecs.stored_parts(stored, key, storage), new_moments[key])

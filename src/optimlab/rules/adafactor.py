@@ -82,9 +82,9 @@ def adafactor(param: Tensor, grad: Tensor, state: State, hp: Hyper) -> tuple[Ten
         row_var = torch.lerp(state["row_var"], _mean_square(g, -1), weight)
         col_var = torch.lerp(state["col_var"], _mean_square(g, -2), weight)
         new_state = {"row_var": row_var, "col_var": col_var}
-        # R / max(mean(R), ε₁) first: an (…, R, 1) division, and one full-size product
-        estimate = (row_var / row_var.mean(dim=-2, keepdim=True).clamp(min=eps1)) @ col_var
-        # the product is the rule's own: clamped and rooted in place, no more copies of it
+        # R C first, as torch (R/mean(R) first would differ where R C underflows); the
+        # product is the rule's own: divided, clamped and rooted in place, one full tensor
+        estimate = (row_var @ col_var).div_(row_var.mean(dim=-2, keepdim=True).clamp(min=eps1))
         inverse_root = estimate.clamp_(min=eps1 * eps1).rsqrt_()
     else:
         variance = torch.lerp(state["variance"], g * g, weight)
