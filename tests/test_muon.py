@@ -181,6 +181,18 @@ def test_the_hybrids_state_dict_loads_into_a_fresh_one_that_continues_identicall
     assert bitwise_equal(snapshot(resumed, second), snapshot(straight, uninterrupted))
 
 
+def test_a_groups_rule_rewritten_mid_run_is_refused_and_changes_nothing(gen) -> None:
+    param = torch.randn(3, 3, requires_grad=True)
+    optimizer = optimlab.Muon([param])
+    param.grad = torch.randn(3, 3, generator=gen)
+    optimizer.step()
+    optimizer.param_groups[0]["rule"] = "adamw"
+    before = snapshot([param], optimizer)
+    with pytest.raises(optimlab.ArgumentError, match="a group's rule is fixed when it is"):
+        optimizer.step()
+    assert bitwise_equal(snapshot([param], optimizer), before)
+
+
 def test_a_group_naming_an_unknown_rule_is_refused() -> None:
     with pytest.raises(optimlab.ArgumentError, match=r"rule='lion'.*valid: one of \['muon', "
                                                      r"'adamw'\]"):

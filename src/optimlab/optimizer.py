@@ -118,11 +118,11 @@ class Optimizer(torch.optim.Optimizer):
 
     def check_group(self, group: Mapping[str, Any]) -> None:
         """Raise ArgumentError if any hyperparameter of ``group`` is out of its range."""
-        kind = self.kind_of(group)
+        kind = self._kind_with_its_keys(group)
+        owner = type(self).__name__
         if kind is not self:
             kind.check_group(group)
             return
-        owner = type(self).__name__
         for name, spec in self.specs.items():
             spec.check(owner, name, group[name])
         if group.get("differentiable") and group.get("state_dtype") == torch.int8:
@@ -134,6 +134,17 @@ class Optimizer(torch.optim.Optimizer):
             Range(0.0, 1.0, closed=True).check(
                 owner, "weight_decay (with weight_decay_form='independent')", decay)
         self.check_relations(owner, group)
+
+    def _kind_with_its_keys(self, group: Mapping[str, Any]) -> Optimizer:
+        """``kind_of(group)``, refusing a group whose ``rule`` was rewritten after it was
+        added (it lacks the keys of the rule it now names)."""
+        kind = self.kind_of(group)
+        missing = sorted(k for k in kind.specs if k not in group)
+        if missing and "rule" in group:
+            raise ArgumentError(f"{type(self).__name__}: rule={group['rule']!r} in a param "
+                                f"group that has no {missing}: a group's rule is fixed when "
+                                "it is added; valid: add a new group with that rule")
+        return kind
 
     def check_relations(self, owner: str, group: Mapping[str, Any]) -> None:
         """Constraints between hyperparameters; subclasses extend it."""
@@ -175,7 +186,7 @@ class Optimizer(torch.optim.Optimizer):
     def normalize_group(self, group: dict[str, Any]) -> None:
         """Keep derived group keys consistent (at every step too: users and schedulers
         write into groups); subclasses extend it."""
-        kind = self.kind_of(group)
+        kind = self._kind_with_its_keys(group)
         if kind is not self:
             kind.normalize_group(group)
 
