@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from optimlab import ArgumentError, Optimizer, engines, registry
-from optimlab.hyperparameters import Choice, Pair, Range
+from optimlab.hyperparameters import Choice, Numbers, Pair, Range
 from optimlab.nonfinite import POLICIES as NONFINITE_POLICIES
 from optimlab.schedules import SCHEDULES
 
@@ -164,6 +164,8 @@ def describe_key(cls: type[Optimizer], key: str) -> str:
         return spec.describe(key)
     if isinstance(spec, Pair):
         return f"{key}=a/b with {spec.each.describe('a')}, {spec.each.describe('b')}"
+    if isinstance(spec, Numbers):
+        return f"{key}={'/'.join('abcdefgh'[:spec.count])}, {spec.count} numbers"
     if isinstance(spec, Choice):
         return f"{key} in {{{', '.join(value_text(v) for v in spec.values)}}}"
     if key in KEYWORD_CHOICES:
@@ -223,6 +225,11 @@ def convert(cls: type[Optimizer], key: str, text: str) -> Any:
         if len(parts) != 2:
             raise ValueError("not a pair; write two numbers as a/b, e.g. 0.9/0.999")
         return (_number(parts[0]), _number(parts[1]))
+    if isinstance(spec, Numbers):
+        parts = text.split("/")
+        if len(parts) != spec.count:
+            raise ValueError(f"not {spec.count} numbers; write them as a/b/...")
+        return tuple(_number(part) for part in parts)
     if isinstance(spec, Choice):
         return _choice(spec, text)
     return _guess(valid_keys(cls)[key].default, text)
