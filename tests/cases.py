@@ -4,6 +4,7 @@ its moments (``state_dtype``) as a second axis."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from explore import EXPLORE
 
 import optimlab
 from optimlab import codecs
+from optimlab.rules import MATRIX
 
 #: the optimizer classes by name, from the registry (no hand-kept list of them)
 CLASSES = {cls.__name__: cls for cls in optimlab.registry.classes()}
@@ -35,6 +37,9 @@ class Case:
     kwargs: dict[str, Any]
     torch_parity: bool = True  # torch.optim.<name>(**kwargs) follows the same equation
     reference_kwargs: dict[str, Any] = field(default_factory=dict)  # extra, for references.py
+    #: keywords under which the step computes in the param's dtype throughout, for the fp64
+    #: reference tests (Muon's Newton–Schulz runs in bf16 otherwise, as torch's)
+    exact: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.torch_parity and torch_class(self.name) is None:
@@ -46,12 +51,48 @@ class Case:
         options = ",".join(f"{k}={v}" for k, v in self.kwargs.items() if k != "lr")
         return f"{self.name}({options})"
 
+    @property
+    def cls(self) -> type[optimlab.Optimizer]:
+        return getattr(optimlab, self.name)
+
     def build(self, params: Any, **extra: Any) -> optimlab.Optimizer:
         return optimizer_class(self.name)(params, **{**self.kwargs, **extra})
 
     def build_torch(self, params: Any, **extra: Any) -> torch.optim.Optimizer:
         """torch.optim's twin under the case's keywords (a torch_parity case only)."""
         return torch_class(self.name)(params, **{**self.kwargs, **extra})
+
+    def shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape a generic test gives this case for ``shape`` (``taken_shape``)."""
+        return taken_shape(self.cls, shape)
+
+
+def taken_shape(cls: type[optimlab.Optimizer], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape``, or for a rule that declares itself a matrix rule (Muon: 2-D params only)
+    a 2-D shape of as many elements, so that a generic test reads the declaration rather
+    than assuming that every rule takes every shape."""
+    if cls.rule.structure != MATRIX or len(shape) == 2:
+        return tuple(shape)
+    if len(shape) < 2:
+        return (1, math.prod(shape))
+    return (shape[0], math.prod(shape[1:]))
+
+
+def groups_for(cls: type[optimlab.Optimizer], params: Any) -> list[dict]:
+    """Param groups for ``params`` as a user of ``cls`` writes them: one group, or for a
+    matrix rule the 2-D params in its own group and the others in a group naming its
+    first companion rule (Muon's ``rule="adamw"``)."""
+    params = list(params)
+    if cls.rule.structure != MATRIX:
+        return [{"params": params}]
+
+    def ndim(item) -> int:  # a tensor, or a (name, tensor) pair as named_parameters gives
+        return (item[1] if isinstance(item, tuple) else item).ndim
+
+    matrices = [p for p in params if ndim(p) == 2]
+    others = [p for p in params if ndim(p) != 2]
+    companion = next(iter(cls.companions))
+    return [{"params": matrices}] + ([{"params": others, "rule": companion}] if others else [])
 
 
 def _torch(name: str, *kwargs: dict[str, Any]) -> list[Case]:
@@ -98,6 +139,22 @@ CASES = [
             {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
     *_ours("AdamW", {"lr": 0.01, "weight_decay": 0.05, "weight_decay_form": "independent"},
            {"lr": 0.01, "bias_correction": False, "eps_root": 1e-6}),
+    # Adafactor (per-tensor, factored) and Muon (matrix), torch's keywords then the papers'
+    *_torch("Adafactor", {"lr": 0.01}, {"lr": 0.05, "weight_decay": 0.1, "d": 2.0},
+            {"lr": 0.01, "beta2_decay": -0.5, "eps": (1e-6, 1e-2), "maximize": True}),
+    *_ours("Adafactor", {"lr": 0.01, "beta1": 0.9},
+           {"lr": 0.01, "relative_step": False, "scale_parameter": False},
+           {"lr": 0.01, "weight_decay": 0.1, "weight_decay_form": "l2"}),
+    *[Case("Muon", kwargs, parity, exact={"ns_dtype": torch.float64}) for parity, kwargs in (
+        (True, {"lr": 0.02}),
+        (True, {"lr": 0.02, "nesterov": False, "adjust_lr_fn": "match_rms_adamw"}),
+        (True, {"lr": 0.02, "momentum": 0.9, "weight_decay": 0.0, "ns_steps": 3,
+                "adjust_lr_fn": "original"}),
+        (False, {"lr": 0.02, "maximize": True}),
+        (False, {"lr": 0.02, "weight_decay": 0.1, "weight_decay_form": "independent"}))],
+    Case("Muon", {"lr": 0.02, "preset": "keller"}, torch_parity=False,
+         reference_kwargs={"weight_decay": 0.0, "newton_schulz": "keller"},
+         exact={"ns_dtype": torch.float64}),
     # the convention switches the framework presets are made of, each alone
     *_ours("SGD", {"lr": 0.05, "momentum": 0.9, "lr_in_momentum": True},
            {"lr": 0.05, "momentum": 0.9, "nesterov": True, "lr_in_momentum": True},
@@ -253,11 +310,21 @@ def is_moment(optimizer: optimlab.Optimizer, key: str) -> bool:
 def keeps_moments(case: Case) -> bool:
     """True if the configuration keeps a moment (plain SGD keeps none, so its storage
     changes nothing)."""
-    param = torch.zeros(3, requires_grad=True)
+    param = torch.zeros(case.shape((3,)), requires_grad=True)
     optimizer = case.build([param], engine="reference")
-    param.grad = torch.ones(3)
+    param.grad = torch.ones(param.shape)
     optimizer.step()
     return any(is_moment(optimizer, key) for key in optimizer.state[param])
+
+
+def takes_state_dtype(case: Case, state_dtype: torch.dtype | None) -> bool:
+    """False where the class refuses that storage (Adafactor's factored moments refuse
+    8-bit codes: tests/test_factored.py checks the message)."""
+    try:
+        case.build([torch.zeros(case.shape((3,)), requires_grad=True)], state_dtype=state_dtype)
+    except optimlab.ArgumentError:
+        return False
+    return True
 
 
 _CONFIGS: dict[str, Any] = {}
@@ -267,7 +334,8 @@ def config_of(case: Case) -> Any:
     """The configuration a kernel is built for (views.Config: the rule, its options, the
     state it keeps), probed once per case (case ids are unique)."""
     if case.id not in _CONFIGS:
-        probe = case.build([torch.ones(2, requires_grad=True)], engine="reference")
+        probe = case.build([torch.ones(case.shape((2,)), requires_grad=True)],
+                           engine="reference")
         _CONFIGS[case.id] = probe.view(probe.param_groups[0]).config
     return _CONFIGS[case.id]
 
@@ -343,6 +411,8 @@ def with_state_dtypes(engines: list[str], cases: list[Case] = CASES,
     the reference engine too)."""
     narrowable = [case for case in cases if keeps_moments(case)]
     narrow_firsts, structures = firsts(narrowable), state_structures(cases)
+    stores = {dtype: [case for case in narrowable if takes_state_dtype(case, dtype)]
+              for dtype in STATE_DTYPES.values()}
 
     def runs(case: Case, state_dtype, engine: str) -> bool:
         if state_dtype is None:
@@ -357,7 +427,7 @@ def with_state_dtypes(engines: list[str], cases: list[Case] = CASES,
 
     params = []
     for label, state_dtype in STATE_DTYPES.items():
-        for case in cases if state_dtype is None else narrowable:
+        for case in cases if state_dtype is None else stores[state_dtype]:
             for engine in engines:
                 if runs(case, state_dtype, engine):
                     params.append(pytest.param(case, state_dtype, engine,

@@ -366,8 +366,90 @@ def asgd(theta: Tensor, grads: list[Tensor], lr: Lr, lambd: float = 1e-4, alpha:
     return average_theta if average else theta
 
 
+
+def _rms(x: Tensor) -> float:
+    return (x.square().sum() / x.numel()).sqrt().item()
+
+
+def adafactor(theta: Tensor, grads: list[Tensor], lr: Lr = 1e-2, beta2_decay: float = -0.8,
+              eps: tuple[float | None, float] = (None, 1e-3), d: float = 1.0,
+              weight_decay: float = 0.0, beta1: float = 0.0, relative_step: bool = True,
+              scale_parameter: bool = True, weight_decay_form: str = "decoupled",
+              maximize: bool = False) -> Tensor:
+    """Shazeer & Stern 2018, Algorithms 4 (a matrix: the last two dims) and 5 (a vector),
+    with update clipping (section 5), relative step and parameter scale (section 8), the
+    optional first moment of Û (section 7), and torch's choices: ε₁ clamps V̂ (ε₁²) and
+    mean(R) (ε₁), decay θ(1 − ηλ) before the step."""
+    eps1 = torch.finfo(theta.dtype).eps if eps[0] is None else eps[0]
+    factored = theta.dim() >= 2
+    row = torch.zeros(theta.shape[:-1], dtype=theta.dtype) if factored else None
+    col = torch.zeros((*theta.shape[:-2], theta.shape[-1]), dtype=theta.dtype) \
+        if factored else None
+    v, m = torch.zeros_like(theta), torch.zeros_like(theta)
+    for t, g in enumerate(grads, start=1):
+        if theta.numel() == 0:
+            continue
+        eta = _at(lr, t)
+        g = -g if maximize else g
+        rho = min(eta, 1 / t**0.5) if relative_step else eta  # ρ_t
+        alpha = max(eps[1], _rms(theta)) * rho if scale_parameter else rho  # α_t
+        theta, g = _decay(theta, g, eta, weight_decay, weight_decay_form)
+        beta2_hat = 1 - t**beta2_decay  # β̂₂ₜ = 1 − t^(−0.8)
+        if factored:  # R_t = β̂₂ₜ R + (1 − β̂₂ₜ)(G²)1_m ; C_t = ... 1_nᵀ(G²) (as means)
+            row = beta2_hat * row + (1 - beta2_hat) * (g * g).mean(dim=-1)
+            col = beta2_hat * col + (1 - beta2_hat) * (g * g).mean(dim=-2)
+            # V̂ = R C / (1ᵀR), with means in place of sums: the n and m cancel
+            mean_row = row.mean(dim=-1).clamp(min=eps1)[..., None, None]
+            v_hat = row[..., :, None] * col[..., None, :] / mean_row
+        else:
+            v = beta2_hat * v + (1 - beta2_hat) * g * g
+            v_hat = v
+        u = g / v_hat.clamp(min=eps1**2).sqrt()  # U_t = G_t / √V̂_t
+        u = u / max(1.0, _rms(u) / d)  # Û_t = U_t / max(1, RMS(U_t)/d)
+        if beta1 > 0:
+            m = beta1 * m + (1 - beta1) * u
+            u = m
+        theta = theta - alpha * u
+    return theta
+
+
+def muon(theta: Tensor, grads: list[Tensor], lr: Lr = 1e-3, weight_decay: float = 0.1,
+         momentum: float = 0.95, nesterov: bool = True,
+         ns_coefficients: tuple[float, float, float] = (3.4445, -4.7750, 2.0315),
+         eps: float = 1e-7, ns_steps: int = 5, adjust_lr_fn: str | None = None,
+         newton_schulz: str = "torch", weight_decay_form: str = "decoupled",
+         maximize: bool = False, ns_dtype: torch.dtype | None = None) -> Tensor:
+    """Jordan et al. 2024 (kellerjordan.github.io/posts/muon): B ← μB + (1 − μ)g, the
+    Nesterov blend (1 − μ)g + μB, its orthogonal factor by k quintic Newton–Schulz steps
+    X ← aX + (bA + cA²)X with A = XXᵀ (on the wide orientation, X₀ = U/‖U‖_F), and the
+    step η·r·O with r = √max(1, rows/cols) (Moonshot: 0.2·√max(rows, cols)). In fp64
+    throughout (``ns_dtype`` is the optimizer's and is ignored here)."""
+    a, b, c = ns_coefficients
+    rows, cols = theta.shape
+    if theta.numel() == 0:
+        return theta
+    ratio = 0.2 * max(rows, cols) ** 0.5 if adjust_lr_fn == "match_rms_adamw" \
+        else max(1.0, rows / cols) ** 0.5
+    buffer = torch.zeros_like(theta)
+    for t, g in enumerate(grads, start=1):
+        eta = _at(lr, t)
+        g = -g if maximize else g
+        theta, g = _decay(theta, g, eta, weight_decay, weight_decay_form)
+        buffer = momentum * buffer + (1 - momentum) * g
+        u = (1 - momentum) * g + momentum * buffer if nesterov else buffer
+        x = u.T if rows > cols else u
+        norm = x.square().sum().sqrt().item()
+        x = x / (norm + eps) if newton_schulz == "keller" else x / max(norm, eps)
+        for _ in range(ns_steps):
+            gram = x @ x.T
+            x = a * x + (b * gram + c * gram @ gram) @ x
+        theta = theta - eta * ratio * (x.T if rows > cols else x)
+    return theta
+
+
 REFERENCES = {"SGD": sgd, "Adagrad": adagrad, "RMSprop": rmsprop, "Adam": adam, "AdamW": adamw,
               "NAdam": nadam, "RAdam": radam, "Adamax": adamax, "Adadelta": adadelta,
               "Rprop": rprop, "ASGD": asgd,
               "Lion": lion, "Lamb": lamb, "AdamWScheduleFree": adamw_schedulefree,
-              "SGDScheduleFree": sgd_schedulefree}
+              "SGDScheduleFree": sgd_schedulefree,
+              "Adafactor": adafactor, "Muon": muon}

@@ -8,8 +8,13 @@ import pytest
 from cases import TORCH_CASES, Case, torch_class
 from conformance import assert_conforms, make_problem, run_torch_style
 
+from optimlab.rules import MATRIX
 
-@pytest.mark.parametrize("case", TORCH_CASES, ids=lambda c: c.id)
+
+# the problem trains a bias beside its matrix, which a matrix rule (Muon) does not take:
+# Muon under a schedule is in tests/test_factored.py
+@pytest.mark.parametrize("case", [c for c in TORCH_CASES if c.cls.rule.structure != MATRIX],
+                         ids=lambda c: c.id)
 def test_preset_torch_follows_torch_optim_under_a_schedule(case: Case, seed: int) -> None:
     peak = {"SGD": 0.05, "Adagrad": 0.1, "Adadelta": 1.0}.get(case.name, 0.01)
     problem = make_problem(seed, peak_lr=peak)

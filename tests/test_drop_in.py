@@ -7,7 +7,15 @@ import inspect
 
 import pytest
 import torch
-from cases import CASES, TWINNED_NAMES, Case, optimizer_class, reference_kwargs, torch_class
+from cases import (
+    CASES,
+    TWINNED_NAMES,
+    Case,
+    groups_for,
+    optimizer_class,
+    reference_kwargs,
+    taken_shape,
+)
 from cases import NAMES as CLASS_NAMES
 from references import REFERENCES
 
@@ -16,13 +24,14 @@ import optimlab
 
 @pytest.mark.parametrize("name", TWINNED_NAMES)
 def test_every_torch_keyword_in_the_same_position_with_the_same_default(name) -> None:
-    theirs = inspect.signature(torch_class(name).__init__).parameters
-    ours = inspect.signature(optimizer_class(name).__init__).parameters
+    twin = optimlab.registry.torch_twin(getattr(optimlab, name))
+    theirs = inspect.signature(twin.__init__).parameters
+    ours = inspect.signature(getattr(optimlab, name).__init__).parameters
     positional = [p for p, v in theirs.items() if v.kind == v.POSITIONAL_OR_KEYWORD]
     assert list(ours)[: len(positional)] == positional
     assert set(theirs) <= set(ours)
-    param = torch.randn(2, requires_grad=True)
-    mine, other = optimizer_class(name)([param]), torch_class(name)([param])
+    param = torch.randn(taken_shape(getattr(optimlab, name), (2,)), requires_grad=True)
+    mine, other = getattr(optimlab, name)([param]), twin([param])
     for key, value in other.defaults.items():
         assert mine.defaults[key] == value, key
     assert issubclass(optimizer_class(name), torch.optim.Optimizer)
@@ -36,7 +45,8 @@ def _model():
 @pytest.mark.parametrize("name", CLASS_NAMES)
 def test_a_torch_training_loop_runs_unchanged(name, gen) -> None:
     model = _model()
-    optimizer = optimizer_class(name)(model.parameters(), lr=0.05)
+    cls = getattr(optimlab, name)
+    optimizer = cls(groups_for(cls, list(model.parameters())), lr=0.05)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=30)
     calls = []
     optimizer.register_step_pre_hook(lambda opt, args, kwargs: calls.append("pre"))
@@ -61,10 +71,11 @@ def test_a_torch_training_loop_runs_unchanged(name, gen) -> None:
 
 @pytest.mark.parametrize("name", CLASS_NAMES)
 def test_params_without_grad_are_skipped(name, gen) -> None:
-    used, unused = torch.randn(3, requires_grad=True), torch.randn(3, requires_grad=True)
+    shape = taken_shape(getattr(optimlab, name), (3,))
+    used, unused = torch.randn(shape, requires_grad=True), torch.randn(shape, requires_grad=True)
     before = unused.detach().clone()
-    optimizer = optimizer_class(name)([used, unused], lr=0.1, weight_decay=0.1)
-    used.grad = torch.randn(3, generator=gen)
+    optimizer = getattr(optimlab, name)([used, unused], lr=0.1, weight_decay=0.1)
+    used.grad = torch.randn(shape, generator=gen)
     optimizer.step()
     assert torch.equal(unused, before)
     assert unused not in optimizer.state or name == "Adagrad"  # torch's Adagrad: eager state

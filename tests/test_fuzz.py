@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 import torch
 from cases import NAMES as CLASS_NAMES
-from cases import optimizer_class
+from cases import optimizer_class, taken_shape
 from explore import EXPLORE
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
@@ -152,6 +152,25 @@ def options(draw, name: str, storage: torch.dtype) -> dict[str, Any]:
                 "amsgrad": draw(st.booleans()), "bias_correction": draw(st.booleans()),
                 "eps_root": draw(st.sampled_from([0.0, 0.0, TINY_EPS[storage], 1e-3])),
                 "eps_placement": draw(st.sampled_from(["outside", "inside", "hat"]))}
+    if name == "Adafactor":
+        # ε₁² clamps V̂ = R·C/mean(R) ~ g⁴/g², which underflows for tiny g: the domain takes
+        # an ε₁ whose square is a normal number of the dtype (None: the dtype's epsilon)
+        floor = math.sqrt(torch.finfo(storage).tiny) * 10
+        return {"beta2_decay": draw(st.sampled_from([-0.8, -0.5, 0.0, -1.0])),
+                "eps": (draw(st.sampled_from([None, floor, 1e-3])),
+                        draw(st.sampled_from([0.0, 1e-3, 1.0]))),
+                "d": draw(st.sampled_from([1.0, 2.0, 1e3])), "beta1": draw(st.sampled_from(
+                    [0.0, 0.0, 0.9, 0.999])), "relative_step": draw(st.booleans()),
+                "scale_parameter": draw(st.booleans())}
+    if name == "Muon":
+        # fp64 params: Newton–Schulz in fp64, so that the fp64 equations hold to 1e-7
+        ns_dtype = torch.float64 if storage == torch.float64 else draw(st.sampled_from(
+            [torch.bfloat16, torch.float32]))
+        return {"momentum": _betas(draw), "nesterov": draw(st.booleans()),
+                "ns_steps": draw(st.sampled_from([0, 1, 5])), "eps": max(eps, 1e-30),
+                "adjust_lr_fn": draw(st.sampled_from([None, "original", "match_rms_adamw"])),
+                "newton_schulz": draw(st.sampled_from(["torch", "keller"])),
+                "ns_dtype": ns_dtype}
     if name in CATALOG:
         return draw(CATALOG[name](eps))
     if name in ("AdamWScheduleFree", "SGDScheduleFree"):
@@ -233,20 +252,27 @@ def runs(draw, name: str | None = None, dtype: torch.dtype | None = None,
         del kwargs["weight_decay_form"]
     if draw(st.booleans()):
         kwargs["lr"] = torch.tensor(kwargs["lr"])  # a tensor lr, as schedulers may set
-    layouts = draw(st.lists(st.sampled_from(LAYOUTS), min_size=1, max_size=3))
+    taken = _layouts(name)
+    layouts = draw(st.lists(st.sampled_from(taken), min_size=1, max_size=3))
     magnitude = draw(st.sampled_from(MAGNITUDES[dtype, state_dtype]))
     # L2 decay adds λθ to g: keep (g + λθ)² representable where the moments are kept
     effective = 4 * magnitude * (1 + (decay if form == "l2" else 0))
     assume(effective**2 < torch.finfo(storage).max)
     steps = draw(st.integers(1, 5))
     added_at = draw(st.none() | st.integers(0, steps - 1))
-    added_layouts = draw(st.lists(st.sampled_from(LAYOUTS), min_size=1, max_size=2)) \
+    added_layouts = draw(st.lists(st.sampled_from(taken), min_size=1, max_size=2)) \
         if added_at is not None else []
     count = len(layouts) + len(added_layouts)
     mostly = st.sampled_from([True, True, True, False])  # a gradient on 3 steps in 4
     has_grad = [draw(st.lists(mostly, min_size=count, max_size=count)) for _ in range(steps)]
     return Run(name, kwargs, dtype, layouts, magnitude, steps, has_grad, added_at,
                added_layouts, added_lr, draw(st.integers(0, 2**31 - 1)))
+
+
+def _layouts(name: str) -> list[str]:
+    """The layouts whose shapes the class's rule takes as they are (a matrix rule: 2-D)."""
+    cls = optimizer_class(name)
+    return [layout for layout in LAYOUTS if taken_shape(cls, SHAPES[layout]) == SHAPES[layout]]
 
 
 # --- running a drawn run ------------------------------------------------------------------

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from cases import taken_shape
 
-from optimlab.hyperparameters import Choice, Optional_, Pair, Range
+from optimlab.hyperparameters import Choice, Numbers, Optional_, Pair, Range
 from optimlab.lab.inputs.specs import (
     KEYWORD_CHOICES,
     NAMED,
@@ -28,6 +29,8 @@ def candidate_texts(cls: type, key: str) -> list[str]:
         return [f"{spec.low + 0.25 * min(1.0, spec.high - spec.low):g}"]
     if isinstance(spec, Pair):
         return ["0.5/0.75"]
+    if isinstance(spec, Numbers):
+        return ["/".join(["0.5"] * spec.count)]
     if isinstance(spec, Choice):
         return [value_text(value) for value in spec.values]
     if key in KEYWORD_CHOICES:
@@ -51,7 +54,7 @@ def test_every_option_of_every_class_is_reachable(cls: type) -> None:
             except SpecError as error:  # the class itself refuses (e.g. differentiable)
                 assert key in str(error)
                 continue
-            built = spec.build([torch.nn.Parameter(torch.full((3,), 0.7))])
+            built = spec.build([torch.nn.Parameter(torch.full(taken_shape(cls, (3,)), 0.7))])
             got = landed(built, key)
             assert value_text(got) == text or got == spec.overrides[key], (key, text, got)
 

@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import pytest
 import torch
-from cases import CASES, Case, config_of, torch_class
+from cases import CASES, Case, config_of
 from explore import EXPLORE
 
 import optimlab
 from optimlab import codecs, engines
-from optimlab.hyperparameters import ArgumentError, Choice, Optional_, Pair, Range
+from optimlab.hyperparameters import (
+    ArgumentError,
+    Choice,
+    Numbers,
+    Optional_,
+    OptionalFirstPair,
+    Pair,
+    Range,
+    Whole,
+)
+from optimlab.registry import torch_twin
 
 SHAPES = [(3, 5), (7,), (codecs.SMALL_TENSOR + 4,)]  # the last: narrow storage, 8-bit tail
 BEFORE, AFTER = 3, 3
@@ -24,6 +34,12 @@ def _alternatives(spec, value) -> list:
     """Other valid values of a group key (validity between keys is checked after)."""
     if isinstance(spec, Choice):
         return [v for v in spec.values if v is not value and v != value]
+    if isinstance(spec, OptionalFirstPair) and value[0] is None:  # ε₁ None: the dtype's
+        return [(1e-6, _alternatives(spec.each, value[1])[-1])]
+    if isinstance(spec, Numbers):
+        return [tuple(_alternatives(spec.each, item)[-1] for item in value)]
+    if isinstance(spec, Whole):
+        return [max(int(spec.low), value // 2)]
     if isinstance(spec, Pair):
         return [tuple(_alternatives(spec.each, item)[-1] for item in value)]
     if isinstance(spec, Optional_):
@@ -49,9 +65,12 @@ def _bases() -> list[Case]:
 def _changes() -> list[tuple[Case, str, object]]:
     changes = []
     for case in _bases():
-        probe = case.build([torch.ones(2, requires_grad=True)], engine="reference")
+        probe = case.build([torch.ones(case.shape((2,)), requires_grad=True)],
+                           engine="reference")
         group = probe.param_groups[0]
         for key, spec in probe.specs.items():
+            if key == "rule":  # fixed when the group is added: the group's keys are its rule's
+                continue
             for value in _alternatives(spec, group[key]):
                 try:
                     probe.check_group({**group, key: value})
@@ -66,7 +85,7 @@ CHANGES = _changes()
 
 def _changes_structure(case: Case, key: str, value) -> bool:
     """Whether the change alters the state kept (a moment added or dropped, its storage)."""
-    probe = case.build([torch.ones(2, requires_grad=True)], engine="reference")
+    probe = case.build([torch.ones(case.shape((2,)), requires_grad=True)], engine="reference")
     before = config_of(case)
     after = probe.view({**probe.param_groups[0], key: value}).config
     return (before.state_keys, before.state_dtype) != (after.state_keys, after.state_dtype)
@@ -127,8 +146,10 @@ def _assert_follows(case: Case, key: str, value, ours: torch.Tensor,
 
 def _follows_the_reference_engine(change, engine: str, seed: int) -> None:
     case, key, value = change
-    theirs, reference = _train(lambda p: case.build(p, engine="reference"), key, value, seed)
-    ours, optimizer = _train(lambda p: case.build(p, engine=engine), key, value, seed)
+    shapes = [case.shape(s) for s in SHAPES]
+    theirs, reference = _train(lambda p: case.build(p, engine="reference"), key, value, seed,
+                               shapes)
+    ours, optimizer = _train(lambda p: case.build(p, engine=engine), key, value, seed, shapes)
     for p, q in zip(ours, theirs, strict=True):
         _assert_follows(case, key, value, p.detach(), q.detach())
         assert sorted(optimizer.state[p]) == sorted(reference.state[q])
@@ -156,11 +177,12 @@ def _torch_takes(case: Case, key: str, value) -> bool:
     """Whether torch.optim follows this change: its own key, on a configuration that
     follows its equations, and a change it does not refuse (torch's RMSprop has no
     buffer to give momentum 0 -> 0.9: a KeyError)."""
-    torch_cls = torch_class(case.name)
-    if not case.torch_parity or key not in torch_cls([torch.ones(1)], **case.kwargs).defaults:
+    torch_cls = torch_twin(case.cls)
+    if not case.torch_parity or key not in torch_cls([torch.ones(case.shape((1,)))],
+                                                     **case.kwargs).defaults:
         return False
     try:
-        _train(lambda p: torch_cls(p, **case.kwargs), key, value, 0, [(2,)])
+        _train(lambda p: torch_cls(p, **case.kwargs), key, value, 0, [case.shape((2,))])
     except (AssertionError, KeyError, RuntimeError, ValueError):
         return False
     return True
@@ -174,8 +196,9 @@ def _torch_changes() -> list[tuple[Case, str, object]]:
 @pytest.mark.parametrize("change", _torch_changes(), ids=_id)
 def test_a_mid_run_change_follows_torch_where_torch_takes_it(change, engine, seed) -> None:
     case, key, value = change
-    torch_cls = torch_class(case.name)
-    theirs, _ = _train(lambda p: torch_cls(p, **case.kwargs), key, value, seed)
-    ours, _ = _train(lambda p: case.build(p, engine=engine), key, value, seed)
+    torch_cls = torch_twin(case.cls)
+    shapes = [case.shape(s) for s in SHAPES]
+    theirs, _ = _train(lambda p: torch_cls(p, **case.kwargs), key, value, seed, shapes)
+    ours, _ = _train(lambda p: case.build(p, engine=engine), key, value, seed, shapes)
     for p, q in zip(ours, theirs, strict=True):
         torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-5, atol=1e-6)

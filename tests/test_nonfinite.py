@@ -13,7 +13,14 @@ import re
 
 import pytest
 import torch
-from cases import BIG_SHAPE, TWINNED_NAMES, Case, optimizer_class, torch_class, with_state_dtypes
+from cases import (
+    BIG_SHAPE,
+    TWINNED_NAMES,
+    Case,
+    optimizer_class,
+    taken_shape,
+    with_state_dtypes,
+)
 from cases import NAMES as CLASS_NAMES
 from snapshots import bitwise_equal, snapshot
 
@@ -26,7 +33,9 @@ BAD = [float("nan"), float("inf"), -float("inf")]
 NAMES = ["encoder.weight", "encoder.bias", "head.scale", "head.weight"]
 
 
-def _params(gen: torch.Generator, shapes=SHAPES) -> list[torch.Tensor]:
+def _params(gen: torch.Generator, shapes=SHAPES, cls=None) -> list[torch.Tensor]:
+    """Random params of ``shapes``, as ``cls``'s rule takes them (cases.taken_shape)."""
+    shapes = [taken_shape(cls, s) for s in shapes] if cls is not None else shapes
     return [torch.randn(shape, generator=gen).requires_grad_() for shape in shapes]
 
 
@@ -65,7 +74,8 @@ def test_a_bad_step_changes_nothing(policy: str, case: Case, state_dtype, engine
     moments the middle param is big enough to store them so (codecs.SMALL_TENSOR)."""
     named = policy == "raise" or seed % 2 == 0  # "skip" needs no names; try both
     gen, bad_gen = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
-    params = _params(gen, SHAPES if state_dtype is None else [*SHAPES[:2], BIG_SHAPE, SHAPES[3]])
+    params = _params(gen, SHAPES if state_dtype is None else [*SHAPES[:2], BIG_SHAPE, SHAPES[3]],
+                     case.cls)
     twin_gen = torch.Generator()
     twin_gen.set_state(gen.get_state())  # the twin draws the good batches, bad_gen the bad
     twin_params = [p.detach().clone().requires_grad_() for p in params]
@@ -100,7 +110,7 @@ def test_a_bad_step_changes_nothing(policy: str, case: Case, state_dtype, engine
 @pytest.mark.parametrize("name", CLASS_NAMES)
 def test_a_bad_first_step_creates_no_state(name: str, engine: str, gen) -> None:
     for policy in ("skip", "raise"):
-        params = _params(gen)
+        params = _params(gen, cls=getattr(optimlab, name))
         kwargs = {"momentum": 0.9} if name in ("SGD", "RMSprop") else {}
         optimizer = optimizer_class(name)(params, nonfinite=policy, engine=engine, **kwargs)
         before = snapshot(params, optimizer)
@@ -117,20 +127,22 @@ def test_a_bad_first_step_creates_no_state(name: str, engine: str, gen) -> None:
 @pytest.mark.parametrize("engine", sorted(ENGINES))
 @pytest.mark.parametrize("name", TWINNED_NAMES)
 def test_ignore_lets_it_through_as_torch_does(name: str, engine: str, gen) -> None:
-    start = torch.randn(5, generator=gen)
-    grad = torch.randn(5, generator=gen)
-    grad[2] = float("nan")
+    cls = getattr(optimlab, name)
+    start = torch.randn(taken_shape(cls, (5,)), generator=gen)
+    grad = torch.randn(start.shape, generator=gen)
+    grad.view(-1)[2] = float("nan")
     ours = start.clone().requires_grad_()
     theirs = start.clone().requires_grad_()
-    mine = optimizer_class(name)([ours], lr=0.1, engine=engine)
-    other = torch_class(name)([theirs], lr=0.1)
+    mine = cls([ours], lr=0.1, engine=engine)
+    other = optimlab.registry.torch_twin(cls)([theirs], lr=0.1)
     for param, optimizer in ((ours, mine), (theirs, other)):
         param.grad = grad.clone()
         optimizer.step()
     assert mine.nonfinite == "ignore" and mine.skipped_steps == 0
     assert torch.equal(ours.isnan(), theirs.isnan())
     # Rprop steps by sign(g), and torch's sign(NaN) is 0: the NaN waits in state["prev"]
-    assert ours[2].isnan() or (name == "Rprop" and mine.state[ours]["prev"][2].isnan())
+    assert ours.view(-1)[2].isnan() or (
+        name == "Rprop" and mine.state[ours]["prev"].view(-1)[2].isnan())
 
 
 @pytest.mark.parametrize("engine", sorted(ENGINES))

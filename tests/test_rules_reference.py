@@ -14,11 +14,12 @@ STEPS = 20
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_matches_fp64_reference(case: Case, gen: torch.Generator) -> None:
-    initial = [torch.randn(shape, dtype=torch.float64, generator=gen) for shape in SHAPES]
+    shapes = [case.shape(shape) for shape in SHAPES]
+    initial = [torch.randn(shape, dtype=torch.float64, generator=gen) for shape in shapes]
     grads = [[torch.randn(shape, dtype=torch.float64, generator=gen) * 3 for _ in range(STEPS)]
-             for shape in SHAPES]
+             for shape in shapes]
     params = [p.clone().requires_grad_() for p in initial]
-    optimizer = case.build(params)
+    optimizer = case.build(params, **case.exact)
     for step in range(STEPS):
         for param, history in zip(params, grads, strict=True):
             param.grad = history[step].clone()
@@ -39,7 +40,7 @@ def test_matches_fp64_reference_under_an_lr_schedule(case: Case, gen: torch.Gene
     start = torch.randn(3, 4, dtype=torch.float64, generator=gen)
     grads = [torch.randn(3, 4, dtype=torch.float64, generator=gen) for _ in range(STEPS)]
     param = start.clone().requires_grad_()
-    optimizer = case.build([param])
+    optimizer = case.build([param], **case.exact)
     for lr, grad in zip(lrs, grads, strict=True):
         optimizer.param_groups[0]["lr"] = lr
         param.grad = grad.clone()

@@ -61,6 +61,7 @@ def test_optimlab_to_optimlab_is_exact(case: Case, state_dtype, engine, gen) -> 
         return case.build(params, engine=engine, state_dtype=state_dtype)
 
     shapes = SHAPES if state_dtype is None else [*SHAPES, BIG_SHAPE]
+    shapes = [case.shape(s) for s in shapes]
     resumed, straight, first, second = _resumed(build, build, gen, shapes=shapes)
     for p, q in zip(resumed, straight, strict=True):
         assert torch.equal(p, q)
@@ -92,7 +93,8 @@ def test_torch_to_optimlab(case: Case, gen) -> None:
     def torch_optimizer(params):
         return torch_class(case.name)(params, **case.kwargs)
 
-    resumed, straight, _, second = _resumed(torch_optimizer, case.build, gen)
+    resumed, straight, _, second = _resumed(torch_optimizer, case.build, gen,
+                                            shapes=[case.shape(s) for s in SHAPES])
     for p, q in zip(resumed, straight, strict=True):
         torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-12)
     assert isinstance(second, optimlab.Optimizer)
@@ -103,7 +105,8 @@ def test_optimlab_to_torch(case: Case, gen) -> None:
     def torch_optimizer(params):
         return torch_class(case.name)(params, **case.kwargs)
 
-    resumed, straight, _, _ = _resumed(case.build, torch_optimizer, gen)
+    resumed, straight, _, _ = _resumed(case.build, torch_optimizer, gen,
+                                       shapes=[case.shape(s) for s in SHAPES])
     for p, q in zip(resumed, straight, strict=True):
         torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-12)
 

@@ -95,13 +95,17 @@ def test_every_structure_on_every_engine(structure: str, engine: str, shapes, se
     for p, q in zip(params, expected, strict=True):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-6)
     declined = optimizer.declined()
-    assert "compiled" not in declined  # a call per tensor for a rule not elementwise
+    # a call per tensor for a rule not elementwise; a matrix rule stays on the reference
+    # engine (Inductor's fused bf16 matmuls round otherwise: engines/inductor.py)
+    compiles = structure != MATRIX
+    if engine == "compiled":
+        assert ("compiled" not in declined) == compiles
     if structure == ELEMENTWISE:
         assert "generated" not in declined
     else:
         # auto compiles groups of 2^20 elements or 100 tensors only (these are smaller)
         assert optimizer.engines_used() == {
-            "compiled" if engine == "compiled" else "reference": len(shapes)}
+            "compiled" if engine == "compiled" and compiles else "reference": len(shapes)}
         if "generated" in engines.CHAINS[engine]:
             assert structure in declined["generated"] and "elementwise" in declined["generated"]
     if engine == "native" or "native" in declined:  # auto reaches it only for what is left

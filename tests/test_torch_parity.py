@@ -9,6 +9,10 @@ import pytest
 import torch
 from cases import TORCH_CASES, TWINNED_NAMES, Case, optimizer_class, torch_class
 
+import optimlab
+from optimlab.registry import torch_twin
+from optimlab.rules import MATRIX
+
 STEPS = 25
 SHAPES = [(), (5,), (4, 3), (2, 3, 4)]
 TOLERANCE = {torch.float64: {"rtol": 1e-10, "atol": 1e-12},
@@ -50,9 +54,9 @@ def _assert_same(ours, theirs, dtype):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 @pytest.mark.parametrize("case", TORCH_CASES, ids=lambda c: c.id)
 def test_parity(case: Case, dtype: torch.dtype, gen: torch.Generator) -> None:
-    ours, theirs = _twins(gen, dtype)
+    ours, theirs = _twins(gen, dtype, [case.shape(s) for s in SHAPES])
     mine = case.build(ours)
-    other = torch_class(case.name)(theirs, **case.kwargs)
+    other = torch_twin(case.cls)(theirs, **case.kwargs)
     _run([mine, other], [ours, theirs], gen)
     _assert_same(ours, theirs, dtype)
     for p, q in zip(ours, theirs, strict=True):
@@ -62,7 +66,7 @@ def test_parity(case: Case, dtype: torch.dtype, gen: torch.Generator) -> None:
 @pytest.mark.parametrize("case", TORCH_CASES, ids=lambda c: c.id)
 def test_parity_with_param_groups_and_tensor_lr(case: Case, gen: torch.Generator) -> None:
     dtype = torch.float64
-    ours, theirs = _twins(gen, dtype)
+    ours, theirs = _twins(gen, dtype, [case.shape(s) for s in SHAPES])
     lr = case.kwargs["lr"]
 
     def groups(params):
@@ -71,8 +75,8 @@ def test_parity_with_param_groups_and_tensor_lr(case: Case, gen: torch.Generator
                 {"params": params[3:], "lr": lr / 3, **_decay(case.name, 0.05)}]
 
     kwargs = {k: v for k, v in case.kwargs.items() if k != "lr"}
-    mine = optimizer_class(case.name)(groups(ours), lr=lr, **kwargs)
-    other = torch_class(case.name)(groups(theirs), lr=lr, **kwargs)
+    mine = getattr(optimlab, case.name)(groups(ours), lr=lr, **kwargs)
+    other = torch_twin(case.cls)(groups(theirs), lr=lr, **kwargs)
     _run([mine, other], [ours, theirs], gen)
     _assert_same(ours, theirs, dtype)
 
@@ -80,8 +84,8 @@ def test_parity_with_param_groups_and_tensor_lr(case: Case, gen: torch.Generator
 @pytest.mark.parametrize("case", TORCH_CASES, ids=lambda c: c.id)
 def test_parity_under_lr_schedule_and_add_param_group(case: Case, gen: torch.Generator) -> None:
     dtype = torch.float64
-    ours, theirs = _twins(gen, dtype)
-    mine, other = case.build(ours[:2]), torch_class(case.name)(theirs[:2], **case.kwargs)
+    ours, theirs = _twins(gen, dtype, [case.shape(s) for s in SHAPES])
+    mine, other = case.build(ours[:2]), torch_twin(case.cls)(theirs[:2], **case.kwargs)
     schedulers = [torch.optim.lr_scheduler.StepLR(o, step_size=4, gamma=0.5)
                   for o in (mine, other)]
 
@@ -99,12 +103,21 @@ def test_parity_under_lr_schedule_and_add_param_group(case: Case, gen: torch.Gen
 @pytest.mark.parametrize("name", TWINNED_NAMES)
 @pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128], ids=str)
 def test_parity_on_complex_params(name: str, dtype: torch.dtype, gen: torch.Generator) -> None:
-    ours, theirs = _twins(gen, dtype, shapes=[(3,), (2, 4)])
+    cls = getattr(optimlab, name)
+    ours, theirs = _twins(gen, dtype, shapes=[(3, 5), (2, 4)] if
+                          cls.rule.structure == MATRIX else [(3,), (2, 4)])
     kwargs = {"lr": 0.01, **_decay(name, 0.1)}
     if name in ("SGD", "RMSprop"):
         kwargs["momentum"] = 0.9
-    mine = optimizer_class(name)(ours, **kwargs)
-    other = torch_class(name)(theirs, **kwargs)
+    if not cls.rule.elementwise:  # no meaning on (re, im) pairs: refused, as torch does
+        with pytest.raises(optimlab.ArgumentError, match="does not support complex"):
+            cls(ours, **kwargs)
+        other = torch_twin(cls)(theirs, **kwargs)
+        with pytest.raises(RuntimeError, match="does not support complex"):
+            _run([other], [theirs], gen, steps=1)
+        return
+    mine = cls(ours, **kwargs)
+    other = torch_twin(cls)(theirs, **kwargs)
     _run([mine, other], [ours, theirs], gen)
     real = torch.float64 if dtype == torch.complex128 else torch.float32
     _assert_same(ours, theirs, real)

@@ -54,7 +54,7 @@ class _Trainable:
     modules: list[nn.Module] = field(default_factory=list)
 
 
-def _trainables(model: nn.Module) -> list[_Trainable]:
+def trainables(model: nn.Module) -> list[_Trainable]:
     """Each trainable parameter once, in ``model.named_parameters()`` order."""
     found: dict[int, _Trainable] = {}
     # remove_duplicate=False visits a shared module under each of its names, so tied
@@ -162,7 +162,7 @@ def param_groups(model: nn.Module, weight_decay: float, *, lr: float | None = No
     lr_multipliers = dict(lr_multipliers or {})
     _check(model, weight_decay, lr, decay_embeddings, lr_multipliers)
     groups: dict[tuple[bool, float], dict[str, Any]] = {}
-    for entry in _trainables(model):
+    for entry in trainables(model):
         verdict = _forced(entry, force_decay, force_no_decay, predicate)
         decay = decays_by_default(entry, decay_embeddings) if verdict is None else verdict
         multiplier = _multiplier(entry, lr_multipliers)

@@ -70,6 +70,47 @@ class Pair:
 
 
 @dataclass(frozen=True)
+class OptionalFirstPair(Pair):
+    """A pair whose first item may also be None (Adafactor's ``eps=(None, 1e-3)``: ε₁ None
+    means the machine epsilon of the param's dtype)."""
+
+    def check(self, owner: str, name: str, value: Any) -> None:
+        if isinstance(value, (tuple, list)) and len(value) == 2 and value[0] is None:
+            self.each.check(owner, f"{name}[1]", value[1])
+            return
+        super().check(owner, name, value)
+
+
+@dataclass(frozen=True)
+class Numbers:
+    """A fixed number of reals, each in ``each`` (Muon's ``ns_coefficients`` (a, b, c))."""
+
+    count: int
+    each: Range
+
+    def check(self, owner: str, name: str, value: Any) -> None:
+        if not isinstance(value, (tuple, list)) or len(value) != self.count:
+            raise ArgumentError(f"{owner}: {name}={value!r} is invalid; valid: a tuple of "
+                                f"{self.count} numbers ({self.each.describe('each')})")
+        for index, item in enumerate(value):
+            self.each.check(owner, f"{name}[{index}]", item)
+
+
+@dataclass(frozen=True)
+class Whole(Range):
+    """An integer in [low, high) (Muon's ``ns_steps``)."""
+
+    def describe(self, name: str) -> str:
+        return f"{name} an integer, {super().describe(name)}"
+
+    def check(self, owner: str, name: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ArgumentError(f"{owner}: {name}={value!r} is invalid; "
+                                f"valid: {self.describe(name)}")
+        super().check(owner, name, value)
+
+
+@dataclass(frozen=True)
 class Choice:
     """One of a fixed set of values (convention options)."""
 

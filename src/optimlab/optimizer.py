@@ -97,11 +97,11 @@ class Optimizer(torch.optim.Optimizer):
         """Whose rule, specs and defaults ``group`` follows: this optimizer's, or those of
         the companion it names (``group["rule"]``), as a bare instance of that class."""
         name = group.get("rule")
-        if not self.companions or name is None or name == self.defaults.get("rule"):
+        if not self.companions or name is None or name == self.rule.name:
             return self
         if name not in self.companions:
             raise ArgumentError(f"{type(self).__name__}: rule={name!r} in a param group; "
-                                f"valid: one of {[self.defaults.get('rule'), *self.companions]}")
+                                f"valid: one of {[self.rule.name, *self.companions]}")
         kinds = self.__dict__.setdefault("_kinds", {})
         if name not in kinds:
             cls = self.companions[name]
@@ -122,7 +122,7 @@ class Optimizer(torch.optim.Optimizer):
         """Raise ArgumentError if any hyperparameter of ``group`` is out of its range
         (``changed``: only these keys changed since the group was checked: their ranges,
         and the checks across keys)."""
-        kind = self.kind_of(group)
+        kind = self._kind_with_its_keys(group)
         if kind is not self:
             kind.check_group(group, changed)
             return
@@ -139,6 +139,17 @@ class Optimizer(torch.optim.Optimizer):
             Range(0.0, 1.0, closed=True).check(
                 owner, "weight_decay (with weight_decay_form='independent')", decay)
         self.check_relations(owner, group)
+
+    def _kind_with_its_keys(self, group: Mapping[str, Any]) -> Optimizer:
+        """``kind_of(group)``, refusing a group whose ``rule`` was rewritten after it was
+        added (it lacks the keys of the rule it now names)."""
+        kind = self.kind_of(group)
+        missing = sorted(k for k in kind.specs if k not in group)
+        if missing and "rule" in group:
+            raise ArgumentError(f"{type(self).__name__}: rule={group['rule']!r} in a param "
+                                f"group that has no {missing}: a group's rule is fixed when "
+                                "it is added; valid: add a new group with that rule")
+        return kind
 
     def check_relations(self, owner: str, group: Mapping[str, Any]) -> None:
         """Constraints between hyperparameters; subclasses extend it."""
@@ -167,7 +178,7 @@ class Optimizer(torch.optim.Optimizer):
     def normalize_group(self, group: dict[str, Any]) -> None:
         """Keep derived group keys consistent (at every step too: users and schedulers
         write into groups); subclasses extend it."""
-        kind = self.kind_of(group)
+        kind = self._kind_with_its_keys(group)
         if kind is not self:
             kind.normalize_group(group)
 

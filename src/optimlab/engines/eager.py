@@ -55,8 +55,11 @@ def update_dense(rule: Rule, hp: Mapping[str, Any], param: Tensor, grad: Tensor,
         moments[key] = storage.decode(parts, dtype)
         if private:
             moments[key] = moments[key].clone()
-    new_param, new_moments = rule.update(_math(param, dtype, private),
-                                         _math(grad, dtype, False), moments, hp)
+    theta, g = _math(param, dtype, private), _math(grad, dtype, False)
+    if not rule.elementwise:  # a reduction's rounding follows the memory order: fix it
+        theta, g = theta.contiguous(), g.contiguous()
+        moments = {key: value.contiguous() for key, value in moments.items()}
+    new_param, new_moments = rule.update(theta, g, moments, hp)
     _math_view(param).copy_(new_param)
     for key, storage in storages.items():
         storage.encode_into(codecs.stored_parts(stored, key, storage), new_moments[key])
@@ -86,6 +89,8 @@ def update_one(view: View, numbers: Mapping[str, Any], param: Tensor, grad: Tens
     """One step of one parameter (``numbers``: the group's numbers, as floats or tensors)."""
     fresh = state.prepare(view, param, stored)
     hp = view.step_hp(state.step_number(view, stored, fresh), numbers)
+    if view.rule.tensor_scalars is not None:  # read from the param as stored, not its copy
+        hp.update(view.rule.tensor_scalars(hp, param))
     storages = state.storages(view, param)
     rule = view.rule
     if grad.is_sparse and rule.row_local(hp) and all(s.block == 1 for s in storages.values()):

@@ -34,7 +34,7 @@ from optimlab.engines import inductor_tensors, plans
 from optimlab.engines.eager import update_dense
 from optimlab.engines.inductor_kernels import KernelSpec, Scalars, available, launcher, spec_for
 from optimlab.engines.plans import Members
-from optimlab.rules import State
+from optimlab.rules import MATRIX, State
 from optimlab.views import Config, View
 
 __all__ = ["BUCKET_MAX", "available", "declines", "take"]
@@ -291,7 +291,18 @@ def take(view: View, params: Sequence[Tensor], grads: Sequence[Tensor],
 
 
 def declines(config: Config) -> str | None:
-    """Why this engine does not run ``config``'s rule: never, by its structure (an
-    elementwise rule's tensors are joined end to end, any other's stepped one by one);
-    a rule torch.compile cannot build is handed on when its kernel fails to compile."""
+    """Why this engine does not run ``config``'s rule. An elementwise rule's tensors are
+    joined end to end, a per-tensor or global rule's stepped one by one; a rule
+    torch.compile cannot build is handed on when its kernel fails to compile. Declined:
+    a matrix rule (Muon's bf16 Newton–Schulz, fused by Inductor, rounds differently from
+    torch's eager bf16 matmuls, beyond the agreement the engines keep) and a rule that
+    reads numbers from the stored param (``tensor_scalars``: Adafactor's ε₁, which may be
+    None until then)."""
+    rule = config.rule
+    if rule.structure == MATRIX:
+        return (f"rule {rule.name!r} is matrix: its bf16 matmuls compiled by Inductor round "
+                "differently from torch's eager ones; the reference engine runs it")
+    if rule.tensor_scalars is not None:
+        return (f"rule {rule.name!r} reads numbers from each param as stored "
+                "(tensor_scalars), which the compiled call per tensor does not take yet")
     return None

@@ -1,5 +1,6 @@
-"""SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, RAdam, Adamax, Adadelta, Rprop and ASGD:
-drop-in replacements for torch.optim's.
+"""SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, RAdam, Adamax, Adadelta, Rprop, ASGD,
+Adafactor and Muon: drop-in replacements for torch.optim's; Lion and LAMB as timm has
+them; schedule-free AdamW and SGD as the schedulefree package has them.
 
 Each accepts every keyword its torch.optim namesake accepts (torch 2.13), in the same
 positions, with the same meaning and default, plus the convention options of the seeds.
@@ -18,16 +19,19 @@ ways) and runs its own engine.
 its ``train()`` and ``eval()``.
 """
 
+from optimlab.optimizers.adafactor import Adafactor
 from optimlab.optimizers.adagrad import Adagrad
 from optimlab.optimizers.adam import Adam, AdamW
 from optimlab.optimizers.adamax import Adadelta, Adamax
 from optimlab.optimizers.lamb import Lamb
 from optimlab.optimizers.lion import Lion
+from optimlab.optimizers.muon import Muon
 from optimlab.optimizers.nadam import NAdam, RAdam
 from optimlab.optimizers.rmsprop import RMSprop
 from optimlab.optimizers.rprop import ASGD, Rprop
 from optimlab.optimizers.schedulefree import AdamWScheduleFree, SGDScheduleFree
 from optimlab.optimizers.sgd import SGD
 
-__all__ = ["ASGD", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "AdamWScheduleFree",
-           "Adamax", "Lamb", "Lion", "NAdam", "RAdam", "RMSprop", "Rprop", "SGDScheduleFree"]
+__all__ = ["ASGD", "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW",
+           "AdamWScheduleFree", "Adamax", "Lamb", "Lion", "Muon", "NAdam", "RAdam",
+           "RMSprop", "Rprop", "SGDScheduleFree"]

@@ -19,7 +19,8 @@ Every rule starts with the two transformations all optimizers share, ``direction
 ``maximize`` sign) and ``weight_decay`` (L2 in the gradient, or decoupled from it).
 ``base.py`` holds what rules share; each family has a module of its own (``classic.py``:
 the seeds' four; ``nadam.py``, ``radam.py``, ``adamax.py``, ``adadelta.py``, ``rprop.py``,
-``asgd.py``: the rest of torch.optim's catalog; ``lion.py``, ``lamb.py``,
+``asgd.py``: the rest of torch.optim's catalog; ``adafactor.py``: per-tensor, factored;
+``muon.py``: matrix; ``lion.py``, ``lamb.py``,
 ``schedulefree.py``, ...), which defines its function and its ``Rule``; a class imports its
 rule from its module.
 """
@@ -27,6 +28,11 @@ rule from its module.
 from optimlab.rules.adadelta import (
     ADADELTA_RULE,
     adadelta,
+)
+from optimlab.rules.adafactor import (
+    ADAFACTOR_RULE,
+    adafactor,
+    adafactor_scalars,
 )
 from optimlab.rules.adamax import (
     ADAMAX_EPS_PLACEMENTS,
@@ -73,6 +79,11 @@ from optimlab.rules.classic import (
     sgd,
     sgd_scalars,
 )
+from optimlab.rules.muon import (
+    MUON_RULE,
+    muon,
+    newton_schulz,
+)
 from optimlab.rules.nadam import (
     MOMENTUM_SCHEDULES,
     NADAM_RULE,
@@ -100,6 +111,7 @@ from optimlab.rules.schedulefree import (
 
 __all__ = [
     "ADADELTA_RULE",
+    "ADAFACTOR_RULE",
     "ADAGRAD_RULE",
     "ADAMAX_EPS_PLACEMENTS",
     "ADAMAX_RULE",
@@ -115,6 +127,7 @@ __all__ = [
     "MATRIX",
     "MOMENTUM_FORMS",
     "MOMENTUM_SCHEDULES",
+    "MUON_RULE",
     "NADAM_RULE",
     "PER_TENSOR",
     "RADAM_EPS_PLACEMENTS",
@@ -130,6 +143,8 @@ __all__ = [
     "State",
     "_centered_variance",
     "adadelta",
+    "adafactor",
+    "adafactor_scalars",
     "adagrad",
     "adagrad_scalars",
     "adam",
@@ -141,9 +156,11 @@ __all__ = [
     "asgd_scalar_step",
     "asgd_scalars",
     "direction",
+    "muon",
     "nadam",
     "nadam_scalar_step",
     "nadam_scalars",
+    "newton_schulz",
     "no_scalars",
     "radam",
     "radam_scalars",

@@ -138,6 +138,10 @@ class Rule:
     step reads (merged into the hp, as ``step_scalars`` then sees them) and their new
     values, written into the state after the update. The update itself stays
     elementwise: every engine runs it, with these as per-step numbers.
+    ``tensor_scalars(hp, param)`` derives numbers from the param as it is stored, before
+    the engine hands the rule a copy in its math dtype (Adafactor's ε₁ = the machine
+    epsilon of the param's own dtype, as torch takes it); a rule that declares it is not
+    elementwise.
     """
 
     name: str
@@ -161,6 +165,7 @@ class Rule:
     scalar_state: tuple[str, ...] = ()
     scalar_initial: Callable[[Hyper], dict[str, float]] = lambda hp: {}
     scalar_step: ScalarStep | None = None
+    tensor_scalars: Callable[[Hyper, Tensor], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.structure not in STRUCTURES:
@@ -179,7 +184,8 @@ class Rule:
     @property
     def elementwise(self) -> bool:
         """Whether an element's update reads only that element (see ``structure``)."""
-        return self.structure == ELEMENTWISE and self.state_shapes is None
+        return (self.structure == ELEMENTWISE and self.state_shapes is None
+                and self.tensor_scalars is None)
 
     def shapes(self, hp: Hyper, keys: Sequence[str], shape: torch.Size
                ) -> dict[str, tuple[int, ...]]:

@@ -188,12 +188,14 @@ def table(shape_name: str, shapes: list[tuple[int, ...]], results: list[Measured
 
 
 def chosen_variants(names: list[str] | None, everything: bool) -> list[Variant]:
-    """The default set, all variants, or those whose label contains one of ``names``."""
+    """The default set, all variants but the slow ones (Muon's Newton–Schulz on the CPU),
+    or those whose label contains one of ``names``."""
     if names:
         picked = [v for v in VARIANTS if any(n.lower() in v.label.lower() for n in names)]
         baseline = [v for v in VARIANTS if v.label == BASELINE and v not in picked]
         return baseline + picked
-    return list(VARIANTS) if everything else [v for v in VARIANTS if v.main]
+    return [v for v in VARIANTS if not v.slow] if everything else [v for v in VARIANTS
+                                                                    if v.main]
 
 
 def run(shape_names: list[str], names: list[str] | None = None, everything: bool = False,

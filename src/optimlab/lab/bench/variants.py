@@ -29,6 +29,7 @@ class Variant:
     algorithm: str
     main: bool = True  # in the default set
     peer: bool = False  # a torch.optim step: the fastest of an algorithm's is its baseline
+    slow: bool = False  # seconds per step on the CPU: only when named (--variants), not --all
 
 
 def describe_traffic(traffic: Traffic) -> str:
@@ -56,6 +57,11 @@ def _peers(label: str, name: str, algorithm: str, states: int, fused: bool,
     forms += [("fused", {"fused": True})] if fused else []
     return [Variant(f"torch {label} {form}", _torch(name, **kw, **extra), (states, None),
                     algorithm, main=form in main, peer=True) for form, extra in forms]
+
+
+def _matrices(build: Callable) -> Callable:
+    """A step over the 2-D params only (Muon takes matrices; torch's refuses the rest)."""
+    return lambda params: build([p for p in params if p.ndim == 2])
 
 
 ADAM, SGD = {"lr": 1e-3}, {"lr": 1e-3, "momentum": 0.9}
@@ -118,5 +124,18 @@ VARIANTS = [
     Variant("optimlab RMSprop preset=keras",
             _ours("RMSprop", lr=1e-3, preset="keras", momentum=0.9), (2, None),
             "rmsprop", main=False),
+]
+# Adafactor keeps R + C numbers per matrix and a variance per vector (traffic: ~param +
+# grad; the 1-state floor is an upper bound of its traffic); Muon steps the 2-D params
+# only, in both (its Newton–Schulz matmuls, not memory traffic, set its time)
+VARIANTS += [
+    *_peers("Adafactor", "Adafactor", "adafactor", 1, False, ("for-loop", "foreach"),
+            lr=1e-2),
+    Variant("optimlab Adafactor auto (reference)", _ours("Adafactor", lr=1e-2), (1, None),
+            "adafactor"),
+    Variant("torch Muon (2-D params)", _matrices(_torch("Muon", lr=0.02)), (1, None), "muon",
+            main=False, peer=True, slow=True),
+    Variant("optimlab Muon auto (reference; 2-D params)", _matrices(_ours("Muon", lr=0.02)),
+            (1, None), "muon", main=False, slow=True),
 ]
 BASELINE = "torch AdamW fused"

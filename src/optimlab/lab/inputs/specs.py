@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from optimlab import ArgumentError, Optimizer, engines, registry
-from optimlab.hyperparameters import Choice, Optional_, Pair, Range
+from optimlab.hyperparameters import Choice, Numbers, Optional_, Pair, Range
 from optimlab.nonfinite import POLICIES as NONFINITE_POLICIES
 from optimlab.schedules import SCHEDULES
 
@@ -135,7 +135,8 @@ class OptimizerSpec:
         """What the class makes of the spec (its presets and defaults included): every
         hyperparameter but torch's execution flags, then the preset, engine and
         non-finite policy of an optimlab optimizer."""
-        probe = self.build([torch.nn.Parameter(torch.ones(1))], default_lr)
+        # a 1×1 matrix: a param every rule takes (a matrix rule such as Muon's: 2-D only)
+        probe = self.build([torch.nn.Parameter(torch.ones(1, 1))], default_lr)
         resolved = {k: v for k, v in probe.defaults.items() if k not in TORCH_FLAGS}
         for extra in ("preset", "engine", "nonfinite"):
             if hasattr(probe, extra):
@@ -165,6 +166,8 @@ def describe_key(cls: type[Optimizer], key: str) -> str:
         return spec.describe(key)
     if isinstance(spec, Pair):
         return f"{key}=a/b with {spec.each.describe('a')}, {spec.each.describe('b')}"
+    if isinstance(spec, Numbers):
+        return f"{key}={'/'.join('abcdefgh'[:spec.count])}, {spec.count} numbers"
     if isinstance(spec, Choice):
         return f"{key} in {{{', '.join(value_text(v) for v in spec.values)}}}"
     if key in KEYWORD_CHOICES:
@@ -226,6 +229,11 @@ def convert(cls: type[Optimizer], key: str, text: str) -> Any:
         if len(parts) != 2:
             raise ValueError("not a pair; write two numbers as a/b, e.g. 0.9/0.999")
         return (_number(parts[0]), _number(parts[1]))
+    if isinstance(spec, Numbers):
+        parts = text.split("/")
+        if len(parts) != spec.count:
+            raise ValueError(f"not {spec.count} numbers; write them as a/b/...")
+        return tuple(_number(part) for part in parts)
     if isinstance(spec, Choice):
         return _choice(spec, text)
     return _guess(valid_keys(cls)[key].default, text)
@@ -294,7 +302,7 @@ def parse_spec(text: str) -> OptimizerSpec:
 
 def check(spec: OptimizerSpec, text: str | None = None) -> None:
     """Build ``spec`` on a probe tensor so the class's own checks run now."""
-    probe = torch.nn.Parameter(torch.ones(1))
+    probe = torch.nn.Parameter(torch.ones(1, 1))  # taken by every rule, matrix rules too
     # optimlab's classes raise ArgumentError; another class's refusal is as good a reason
     refused = ArgumentError if spec.optimizer_class is None else (ValueError, TypeError)
     try:
