@@ -303,6 +303,7 @@ def declines(config: Config) -> str | None:
         return (f"rule {rule.name!r} is matrix: its bf16 matmuls compiled by Inductor round "
                 "differently from torch's eager ones; the reference engine runs it")
     if rule.tensor_scalars is not None:
-        return (f"rule {rule.name!r} reads numbers from each param as stored "
-                "(tensor_scalars), which the compiled call per tensor does not take yet")
+        return (f"rule {rule.name!r} is {rule.structure} and reads numbers from each param "
+                "as stored (tensor_scalars), which the compiled call per tensor does not take "
+                "yet")
     return None
