@@ -115,7 +115,8 @@ def default_space(entry: Entry) -> tuple[Dimension, ...]:
     stays: it matters little over a few hundred steps, and each dimension costs trials);
     the warmup, a fraction of the steps in [0, 0.1]."""
     specs = entry.cls.specs
-    defaults = entry.build([torch.nn.Parameter(torch.zeros(1))]).defaults
+    # a 1x1 matrix: a param every rule takes (Muon, a matrix rule, refuses vectors)
+    defaults = entry.build([torch.nn.Parameter(torch.zeros(1, 1))]).defaults
     space = [Dimension("lr", entry.default_lr / 10, entry.default_lr * 100, log=True)]
     if "weight_decay" in specs:
         space.append(Dimension("weight_decay", 1e-5, 1e-1, log=True))
